@@ -1,0 +1,35 @@
+"""Shared fixtures: the real data and the reference oracle beside the checkout (skipped when absent)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test when it is not there."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path.name} not available (../shared is absent)")
+    return path
+
+
+def load_reference():
+    """Import ../shared/reference/stgcn_reference.py as a module, or skip."""
+    path = shared_path("reference", "stgcn_reference.py")
+    if "stgcn_reference" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("stgcn_reference", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["stgcn_reference"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["stgcn_reference"]
+
+
+@pytest.fixture
+def reference():
+    return load_reference()

@@ -1,0 +1,115 @@
+"""NW-UCLA Multiview Action 3D, the "all_sqe" JSON release -> a 3D annotation pickle.
+
+One file `aXX_sYY_eZZ_vWW.json` per clip holds {"file_name", "label" (1..10), "skeletons" [T][20][3]}
+(Kinect v1 camera coordinates in metres, one person). Output: keypoint float32 [1, T, 20, 3], label =
+json label - 1, no keypoint_score (3D), img_shape = original_shape = (480, 640) (Kinect v1 colour
+frames; not used by 3D pipelines).
+
+Splits:
+* `xview_train` = views 1 and 2, `xview_val` = view 3: the standard protocol (Wang et al. 2014),
+  1020 / 464 clips;
+* `xsub_train` = odd subjects (s01, s03, s05, s07, s09), `xsub_val` = even subjects. The dataset
+  defines no cross-subject protocol; this one is documented here so results can be compared.
+
+`NW_UCLA_LAYOUT` and `NW_UCLA_BONE_PAIRS` describe the 20-joint Kinect v1 skeleton (0-based) for the
+graph and for JointToBone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stgcn.data.convert import Summary, annotation_file
+from stgcn.errors import StgcnError
+from stgcn.progress import Progress
+
+NUM_JOINTS = 20
+IMG_SHAPE = (480, 640)
+CLASS_NAMES = ("pick up with one hand", "pick up with two hands", "drop trash", "walk around",
+               "sit down", "stand up", "donning", "doffing", "throw", "carry")
+
+# Kinect v1 joints: 0 hip_center 1 spine 2 shoulder_center 3 head 4-7 left arm (shoulder, elbow,
+# wrist, hand) 8-11 right arm 12-15 left leg (hip, knee, ankle, foot) 16-19 right leg. Centre = 2
+# (shoulder_center), the Kinect v1 counterpart of the ntu-rgb+d centre (spine_shoulder).
+NW_UCLA_LAYOUT = dict(
+    num_node=NUM_JOINTS,
+    edges=[(0, 1), (1, 2), (2, 3), (2, 4), (4, 5), (5, 6), (6, 7), (2, 8), (8, 9), (9, 10),
+           (10, 11), (0, 12), (12, 13), (13, 14), (14, 15), (0, 16), (16, 17), (17, 18), (18, 19)],
+    center=2,
+)
+# JointToBone: bone[v1] = joint[v1] - joint[v2], v2 the neighbour of v1 towards the centre joint 2.
+NW_UCLA_BONE_PAIRS = ((0, 1), (1, 2), (2, 2), (3, 2), (4, 2), (5, 4), (6, 5), (7, 6), (8, 2), (9, 8),
+                      (10, 9), (11, 10), (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16),
+                      (18, 17), (19, 18))
+
+ACTION_IDS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)  # the aXX of labels 1..10 (ids 7 and 10 do not exist)
+_NAME = re.compile(r"a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})")
+
+
+def read_clip(path: str | Path) -> tuple[str, int, np.ndarray, int, int]:
+    """One JSON file -> (name, 0-based label, keypoint float32 [1, T, 20, 3], subject, view)."""
+    path = Path(path)
+    name = path.stem
+    match = _NAME.fullmatch(name)
+    if match is None:
+        raise StgcnError(f"{path.name}: not an NW-UCLA clip name (aXX_sYY_eZZ_vWW.json); "
+                         "rename the file or move it out of the folder")
+    action, subject, view = int(match.group(1)), int(match.group(2)), int(match.group(4))
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StgcnError(f"{path.name}: cannot read the JSON ({exc}); replace the file") from None
+    if not isinstance(record, dict) or not {"label", "skeletons"} <= record.keys():
+        raise StgcnError(f"{path.name}: the JSON lacks 'label' or 'skeletons'; replace the file")
+    label = record["label"]
+    if not isinstance(label, int) or not 1 <= label <= len(CLASS_NAMES):
+        raise StgcnError(f"{path.name}: field 'label' is {label!r}, expected an integer 1..10; "
+                         "replace the file")
+    if ACTION_IDS[label - 1] != action:
+        raise StgcnError(f"{path.name}: field 'label' is {label} but the name says action a{action:02d} "
+                         f"(label {ACTION_IDS.index(action) + 1 if action in ACTION_IDS else '?'}); "
+                         "fix the file")
+    try:
+        joints = np.asarray(record["skeletons"], dtype=np.float32)
+    except (TypeError, ValueError):
+        raise StgcnError(f"{path.name}: field 'skeletons' is not a [T][20][3] number grid; "
+                         "replace the file") from None
+    if joints.ndim != 3 or joints.shape[0] == 0 or joints.shape[1:] != (NUM_JOINTS, 3):
+        raise StgcnError(f"{path.name}: field 'skeletons' has shape {joints.shape}, expected "
+                         f"(T>0, {NUM_JOINTS}, 3); replace the file")
+    if not np.isfinite(joints).all():
+        raise StgcnError(f"{path.name}: field 'skeletons' holds NaN or infinite values; replace the file")
+    return name, label - 1, joints[None], subject, view
+
+
+def convert_nw_ucla(sqe_dir: str | Path, progress: bool | None = None) -> tuple[dict, Summary]:
+    """Convert every aXX_sYY_eZZ_vWW.json in `sqe_dir` into the split-dict layout."""
+    start = time.perf_counter()
+    sqe_dir = Path(sqe_dir)
+    if not sqe_dir.is_dir():
+        raise StgcnError(f"{sqe_dir}: not a folder; pass the all_sqe folder of the JSON release")
+    paths = sorted(sqe_dir.glob("*.json"))
+    if not paths:
+        raise StgcnError(f"{sqe_dir}: no .json files found; pass the all_sqe folder of the JSON release")
+    summary = Summary(source=str(sqe_dir))
+    annotations, splits = [], {"xview_train": [], "xview_val": [], "xsub_train": [], "xsub_val": []}
+    for path in Progress(paths, desc="nw-ucla", enabled=progress):
+        summary.files_read += 1
+        try:
+            name, label, keypoint, subject, view = read_clip(path)
+        except StgcnError as exc:
+            summary.skipped.append((path.name, str(exc).split(": ", 1)[-1]))
+            continue
+        annotations.append(dict(frame_dir=name, label=label, total_frames=int(keypoint.shape[1]),
+                                keypoint=keypoint, img_shape=IMG_SHAPE, original_shape=IMG_SHAPE))
+        splits["xview_train" if view in (1, 2) else "xview_val"].append(name)
+        splits["xsub_train" if subject % 2 == 1 else "xsub_val"].append(name)
+    summary.samples = len(annotations)
+    summary.splits = {name: len(ids) for name, ids in splits.items()}
+    summary.seconds = time.perf_counter() - start
+    return annotation_file(annotations, splits), summary

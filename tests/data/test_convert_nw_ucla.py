@@ -1,0 +1,98 @@
+"""NW-UCLA JSON converter: real-release counts and splits, label mapping, bad files, the 20-joint layout."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from stgcn.commands import convert as convert_cmd
+from stgcn.data.convert import nw_ucla
+from stgcn.data.safe_pickle import load_pickle
+from stgcn.errors import StgcnError
+from tests.conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def converted():
+    return nw_ucla.convert_nw_ucla(shared_path("data", "nw_ucla", "all_sqe"), progress=False)
+
+
+def test_full_release_counts_and_splits(converted):
+    anno, summary = converted
+    assert summary.samples == 1484 and not summary.skipped
+    assert summary.splits == {"xview_train": 1020, "xview_val": 464, "xsub_train": 724, "xsub_val": 760}
+    counts = np.bincount([a["label"] for a in anno["annotations"]])
+    assert counts.tolist() == [150, 152, 141, 173, 148, 149, 142, 142, 145, 142]
+    names = [a["frame_dir"] for a in anno["annotations"]]
+    assert anno["split"]["xview_val"] == [n for n in names if n.endswith("_v03")]
+    assert all(int(n[5:7]) % 2 == 1 for n in anno["split"]["xsub_train"])
+    assert set(anno["split"]["xsub_train"]).isdisjoint(anno["split"]["xsub_val"])
+
+
+def test_one_clip_matches_its_json(converted):
+    anno, _ = converted
+    path = shared_path("data", "nw_ucla", "all_sqe", "a08_s03_e01_v02.json")
+    record = json.loads(path.read_text())
+    item = next(a for a in anno["annotations"] if a["frame_dir"] == "a08_s03_e01_v02")
+    assert item["label"] == record["label"] - 1 == 6  # a08 = donning = 7th class
+    assert item["keypoint"].dtype == np.float32 and item["keypoint"].shape == (1, item["total_frames"], 20, 3)
+    np.testing.assert_allclose(item["keypoint"][0], np.array(record["skeletons"]), rtol=1e-6)
+    assert "keypoint_score" not in item
+
+
+@pytest.mark.parametrize("name, record, message", [
+    ("a01_s01_e00_v01.json", {"label": 1}, "lacks 'label' or 'skeletons'"),
+    ("a01_s01_e00_v01.json", {"label": 0, "skeletons": [[[0, 0, 0]] * 20]}, "expected an integer 1..10"),
+    ("a02_s01_e00_v01.json", {"label": 1, "skeletons": [[[0, 0, 0]] * 20]}, "the name says action a02"),
+    ("a01_s01_e00_v01.json", {"label": 1, "skeletons": [[[0, 0, 0]] * 19]}, "has shape"),
+    ("a01_s01_e00_v01.json", {"label": 1, "skeletons": []}, "has shape"),
+    ("clip.json", {"label": 1, "skeletons": []}, "not an NW-UCLA clip name"),
+])
+def test_bad_files_raise_clear_errors(tmp_path, name, record, message):
+    path = tmp_path / name
+    path.write_text(json.dumps(record))
+    with pytest.raises(StgcnError, match=message):
+        nw_ucla.read_clip(path)
+
+
+def test_bad_file_is_skipped_not_fatal(tmp_path):
+    (tmp_path / "a01_s01_e00_v01.json").write_text(json.dumps({"label": 1, "skeletons": [[[1, 2, 3]] * 20]}))
+    (tmp_path / "a01_s02_e00_v03.json").write_text("{not json")
+    anno, summary = nw_ucla.convert_nw_ucla(tmp_path, progress=False)
+    assert [a["frame_dir"] for a in anno["annotations"]] == ["a01_s01_e00_v01"]
+    assert summary.skipped[0][0] == "a01_s02_e00_v03.json" and "cannot read the JSON" in summary.skipped[0][1]
+
+
+def test_layout_is_a_tree_rooted_at_shoulder_center_and_bones_point_inwards():
+    layout = nw_ucla.NW_UCLA_LAYOUT
+    edges = {frozenset(e) for e in layout["edges"]}
+    assert layout["num_node"] == 20 and len(edges) == 19 and layout["center"] == 2
+    reached, frontier = {layout["center"]}, [layout["center"]]
+    while frontier:  # connected with V - 1 edges -> a tree
+        node = frontier.pop()
+        for edge in edges:
+            if node in edge and not edge <= reached:
+                (other,) = edge - {node}
+                reached.add(other)
+                frontier.append(other)
+    assert reached == set(range(20))
+    pairs = nw_ucla.NW_UCLA_BONE_PAIRS
+    assert [v1 for v1, _ in pairs] == list(range(20))
+    for v1, v2 in pairs:
+        assert (v1, v2) == (2, 2) or frozenset((v1, v2)) in edges
+    graph = pytest.importorskip("stgcn.graph")
+    if "nw-ucla" in graph.LAYOUTS:
+        registered = graph.get_layout("nw-ucla")
+        assert registered.num_node == 20 and registered.center == 2
+        assert {frozenset(e) for e in registered.edges} == edges
+
+
+def test_cli_converts_the_release(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    convert_cmd.add_arguments(parser)
+    out = tmp_path / "nw_ucla.pkl"
+    args = parser.parse_args(["nw-ucla", str(shared_path("data", "nw_ucla", "all_sqe")), str(out)])
+    assert convert_cmd.run(args) == 0
+    assert "wrote 1484 samples" in capsys.readouterr().out
+    assert len(load_pickle(out)["split"]["xview_train"]) == 1020

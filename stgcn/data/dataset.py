@@ -1,0 +1,331 @@
+"""Skeleton datasets: PoseDataset (mmaction2 0.x/1.x annotation files), RepeatDataset, the synthetic
+quick-start dataset, and `build_dataset` with its one `DATASETS` table.
+
+Annotation files are a plain list of sample dicts (0.x) or `{'split': {name: [ids]}, 'annotations':
+[...]}` (1.x / PYSKL), or a packed directory (`stgcn pack`). A sample holds `frame_dir`, `label`,
+`total_frames`, `keypoint [M, T, V, C]` and optionally `keypoint_score [M, T, V]` (SPEC §1.6). Samples
+are checked once at load against the model's `SampleSpec`, so a mismatch fails with a one-line message
+naming the file and the sample instead of a shape error deep inside the model.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+import os
+import warnings
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from stgcn.data.packed import PackedAnnotations, find_packed, unpack_layout
+from stgcn.data.safe_pickle import load_pickle
+from stgcn.data.synthetic import make_synthetic
+from stgcn.data.transforms import build_pipeline
+from stgcn.errors import StgcnError
+
+REQUIRED_KEYS = ("frame_dir", "label", "total_frames", "keypoint")
+NAN_POLICIES = ("error", "zero")
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """What the model expects of each sample; None fields are not checked."""
+
+    num_joints: int | None = None
+    in_channels: int | None = None
+    num_classes: int | None = None
+    num_person: int | None = None
+    layout: str | dict | None = None
+
+    @property
+    def layout_name(self) -> str:
+        return self.layout if isinstance(self.layout, str) else "custom"
+
+    @classmethod
+    def from_model_config(cls, model_cfg: dict) -> SampleSpec:
+        """Read V, C, classes and persons from a `SkeletonGCN` model config dict."""
+        backbone, head = model_cfg.get("backbone", {}), model_cfg.get("cls_head", {})
+        layout = backbone.get("graph_cfg", {}).get("layout")
+        num_joints = None
+        if layout is not None:
+            from stgcn.graph import get_layout  # the graph owns the layout table
+
+            num_joints = get_layout(layout).num_node
+        return cls(num_joints, backbone.get("in_channels"), head.get("num_classes"),
+                   head.get("num_person", 2), layout)
+
+
+def _open(ann_file: object, source: str) -> tuple[Sequence, dict | None]:
+    if isinstance(ann_file, (list, dict)):
+        return unpack_layout(ann_file, source)
+    packed = find_packed(ann_file)
+    if packed is not None:
+        records = PackedAnnotations(packed)
+        return records, records.split
+    if os.path.isdir(f"{ann_file}.packed") and os.path.isfile(ann_file):  # older than the .pkl
+        warnings.warn(f"{ann_file}.packed is older than {ann_file} and is ignored; re-run "
+                      f"`stgcn pack {ann_file} {ann_file}.packed`", stacklevel=3)
+    return unpack_layout(load_pickle(ann_file), source)
+
+
+def _unknown(kind: str, name: object, valid: Sequence[str], where: str) -> StgcnError:
+    close = difflib.get_close_matches(str(name), list(valid), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return StgcnError(f"{where}: unknown {kind} {name!r}{hint}; available: {', '.join(map(str, valid))}")
+
+
+def _summary(records: Sequence, i: int) -> tuple[object, dict]:
+    """(sample fields without arrays, {array field: shape}) for the load-time checks."""
+    if isinstance(records, PackedAnnotations):
+        m, t = records.shape(i)
+        shapes = {"keypoint": (m, t, records.num_joints, records.num_channels)}
+        if "keypoint_score" in records.fields:
+            shapes["keypoint_score"] = (m, t, records.num_joints)
+        return records.scalars(i) | dict.fromkeys(shapes), shapes
+    item = records[i]
+    if not isinstance(item, dict):
+        return item, {}
+    return item, {k: np.shape(item[k]) for k in ("keypoint", "keypoint_score") if k in item}
+
+
+class PoseDataset(Dataset):
+    """Skeleton samples from an annotation file, run through a pipeline of transforms.
+
+    `ann_file` is a .pkl (plain list, or split dict with `split=` naming the part to use), a packed
+    directory, or in-memory annotations; a fresh `<ann_file>.packed/` beside a .pkl is used instead of
+    it. Items are the pipeline's Collect'ed dicts, e.g. `{'keypoint': float32 tensor (C, T, V, M),
+    'label': int}`. `.labels` and `.frame_dirs` follow dataset order.
+    """
+
+    def __init__(self, ann_file: str | os.PathLike | list | dict, pipeline: Sequence[dict],
+                 split: str | None = None, data_prefix: str = "", test_mode: bool = False,
+                 num_classes: int | None = None, nan_policy: str = "error", start_index: int = 0,
+                 modality: str = "Pose", spec: SampleSpec | None = None) -> None:
+        self.source = f"<{type(self).__name__}>" if isinstance(ann_file, (list, dict)) else str(ann_file)
+        if nan_policy not in NAN_POLICIES:
+            raise _unknown("nan_policy", nan_policy, NAN_POLICIES, self.source)
+        self.ann_file, self.data_prefix, self.test_mode = ann_file, data_prefix, test_mode
+        self.start_index, self.modality, self.nan_policy = start_index, modality, nan_policy
+        self.spec = spec or SampleSpec()
+        self.num_classes = num_classes if num_classes is not None else self.spec.num_classes
+        self.pipeline = build_pipeline(pipeline)
+        self.records, splits = _open(ann_file, self.source)
+        self.indices = self._select(split, splits)
+        self._zeroed: set[int] = set()
+        self._check_samples()
+        self.labels: list[int] = [int(self._field(i, "label")) for i in self.indices]
+        self.frame_dirs: list[str] = [str(self._field(i, "frame_dir")) for i in self.indices]
+        self._output_checked = False
+
+    def _field(self, i: int, key: str) -> object:
+        if isinstance(self.records, PackedAnnotations):
+            return self.records.labels[i] if key == "label" else self.records.frame_dirs[i]
+        return self.records[i][key]
+
+    def _select(self, split: str | None, splits: dict | None) -> list[int]:
+        if split is None:
+            if splits is not None:
+                raise StgcnError(f"{self.source}: the file has splits {sorted(splits)}; set split=<name> "
+                                 "in the dataset config")
+            indices = list(range(len(self.records)))
+        elif splits is None:
+            raise StgcnError(f"{self.source}: split={split!r} was given but the file is a plain list "
+                             "without splits; remove `split` from the dataset config")
+        elif split not in splits:
+            raise _unknown("split", split, sorted(splits), self.source)
+        else:
+            wanted = set(splits[split])
+            records = self.records
+            if isinstance(records, PackedAnnotations):
+                ids = (records.scalars(i).get("filename", fd) for i, fd in enumerate(records.frame_dirs))
+            else:
+                ids = (r.get("filename", r.get("frame_dir")) if isinstance(r, dict) else None
+                       for r in records)
+            indices = [i for i, key in enumerate(ids) if key in wanted]
+        if not indices:
+            raise StgcnError(f"{self.source}: no samples" + (f" in split {split!r}" if split else "")
+                             + "; check the annotation file and the split name")
+        return indices
+
+    def _problem(self, item: object, shapes: dict) -> str | None:
+        """The first thing wrong with one sample (metadata only), as a message, or None."""
+        if not isinstance(item, dict):
+            return f"a sample is a {type(item).__name__}, not a dict"
+        name = item.get("frame_dir", "?")
+        missing = [k for k in REQUIRED_KEYS if k not in item]
+        if missing:
+            return f"sample {name} lacks {', '.join(missing)} (needs {', '.join(REQUIRED_KEYS)})"
+        shape = shapes["keypoint"]
+        if len(shape) != 4:
+            return f"sample {name} has keypoint shape {shape}, expected [M, T, V, C]"
+        v = self.spec.num_joints
+        if v is not None and shape[2] != v:
+            return (f"layout {self.spec.layout_name} has {v} joints, sample {name} in {self.source} "
+                    f"has {shape[2]}")
+        total = item["total_frames"]
+        if shape[1] == 0 or not total:
+            return f"sample {name} is empty (T={shape[1]}, total_frames={total})"
+        if total > shape[1]:
+            return f"sample {name} has total_frames={total} but its keypoint holds only {shape[1]} frames"
+        if "keypoint_score" in shapes and shapes["keypoint_score"] != shape[:3]:
+            return f"sample {name} has keypoint_score shape {shapes['keypoint_score']}, keypoint {shape}"
+        label = item["label"]
+        if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
+            return f"sample {name} has label {label!r}, expected an integer class index"
+        if label < 0 or (self.num_classes is not None and label >= self.num_classes):
+            return f"sample {name} has label {label} outside [0, {self.num_classes or '?'})"
+        return None
+
+    def _check_samples(self) -> None:
+        problems, first = 0, None
+        for i in self.indices:
+            msg = self._problem(*_summary(self.records, i))
+            if msg:
+                problems += 1
+                first = first or msg
+        if first:
+            where = "" if self.source in first else f" in {self.source}"
+            more = (f" (+{problems - 1} more; `stgcn validate {self.source}` lists them)"
+                    if problems > 1 else "")
+            raise StgcnError(f"{first}{where}{more}; fix the data or the model config")
+        self._check_finite()
+
+    def _check_finite(self) -> None:
+        if isinstance(self.records, PackedAnnotations):
+            bad = sorted(set(self.records.nonfinite) & set(self.indices))
+        else:
+            bad = [i for i in self.indices if not all(
+                np.isfinite(self.records[i][k]).all() for k in ("keypoint", "keypoint_score")
+                if k in self.records[i])]
+        if not bad:
+            return
+        name = self._field(bad[0], "frame_dir")
+        if self.nan_policy == "error":
+            raise StgcnError(f"{self.source}: sample {name} has NaN/inf coordinates ({len(bad)} samples "
+                             "affected); fix the data or set nan_policy='zero' in the dataset config")
+        joints = sum(int(_nonfinite_joints(self.records[i]).sum()) for i in bad)
+        warnings.warn(f"{self.source}: {joints} joints with NaN/inf values in {len(bad)} samples are set "
+                      "to 0 with score 0 (nan_policy='zero')", stacklevel=3)
+        self._zeroed = set(bad)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def prepare(self, idx: int) -> dict:
+        """The results dict for sample idx before the pipeline: a private copy of that one sample."""
+        i = self.indices[idx]
+        item = self.records[i]
+        results = {k: np.array(v) if isinstance(v, np.ndarray) else copy.deepcopy(v) for k, v in item.items()}
+        results["label"] = int(results["label"])
+        if i in self._zeroed:
+            bad = _nonfinite_joints(results)
+            results["keypoint"][bad] = 0
+            if "keypoint_score" in results:
+                results["keypoint_score"][bad] = 0
+        if self.data_prefix:
+            for key in ("frame_dir", "filename"):
+                if key in results:
+                    results[key] = os.path.join(self.data_prefix, results[key])
+        results.setdefault("start_index", self.start_index)
+        results["modality"] = self.modality
+        return results
+
+    def __getitem__(self, idx: int) -> dict:
+        out = self.pipeline(self.prepare(idx))
+        if not self._output_checked:
+            self._check_output(out, self.frame_dirs[idx])
+            self._output_checked = True
+        return out
+
+    def _check_output(self, out: dict | None, name: str) -> None:
+        """Channels and persons of the first item produced against the model (C vs in_channels, M)."""
+        x = out.get("keypoint") if isinstance(out, dict) else None
+        if x is None or len(x.shape) != 4:
+            return
+        c, m = x.shape[0], x.shape[3]
+        if self.spec.in_channels is not None and c != self.spec.in_channels:
+            raise StgcnError(f"{self.source}: the pipeline makes {c} input channels from sample {name} but "
+                             f"the model has in_channels={self.spec.in_channels}; fix the pipeline "
+                             "(FormatGCNInput appends keypoint_score as a channel) or backbone.in_channels")
+        if self.spec.num_person is not None and m != self.spec.num_person:
+            raise StgcnError(f"{self.source}: the pipeline gives {m} person slots but the model head has "
+                             f"num_person={self.spec.num_person}; make FormatGCNInput(num_person=...) and "
+                             "cls_head.num_person equal")
+
+
+def _nonfinite_joints(sample: dict) -> np.ndarray:
+    """[M, T, V] mask of joints whose coordinates or score are NaN/inf."""
+    bad = ~np.isfinite(sample["keypoint"]).all(axis=-1)
+    if "keypoint_score" in sample:
+        bad |= ~np.isfinite(sample["keypoint_score"])
+    return bad
+
+
+class RepeatDataset(Dataset):
+    """`dataset` repeated `times` times per epoch (mmaction2's RepeatDataset)."""
+
+    def __init__(self, dataset: Dataset, times: int) -> None:
+        self.dataset, self.times = dataset, int(times)
+        self.labels: list[int] = list(dataset.labels) * self.times
+        self.frame_dirs: list[str] = list(dataset.frame_dirs) * self.times
+
+    def __len__(self) -> int:
+        return self.times * len(self.dataset)
+
+    def __getitem__(self, idx: int) -> dict:
+        return self.dataset[idx % len(self.dataset)]
+
+
+class SyntheticPoseDataset(PoseDataset):
+    """A generated, learnable dataset (see `stgcn.data.synthetic`): no download needed.
+
+    Layout and class count default to the model's (`spec`), else coco and 10. Each split draws its
+    own samples from the same class patterns.
+    """
+
+    def __init__(self, pipeline: Sequence[dict], num_samples: int = 200, split: str = "train",
+                 num_classes: int | None = None, layout: str | dict | None = None, dims: int = 2,
+                 num_person: int = 1, min_frames: int = 24, max_frames: int = 64, noise: float = 0.02,
+                 seed: int = 0, test_mode: bool = False, spec: SampleSpec | None = None) -> None:
+        spec = spec or SampleSpec()
+        layout = layout or spec.layout or "coco"
+        num_classes = num_classes or spec.num_classes or 10
+        split_seed = seed if split == "train" else seed + zlib.crc32(split.encode())
+        data = make_synthetic(num_samples, num_classes, layout=layout, dims=dims, num_person=num_person,
+                              min_frames=min_frames, max_frames=max_frames, noise=noise, val_fraction=0.0,
+                              seed=split_seed, prefix=f"{split}_")
+        super().__init__(data["annotations"], pipeline, test_mode=test_mode, num_classes=num_classes,
+                         spec=spec)
+
+
+DATASETS: dict[str, type] = {
+    "PoseDataset": PoseDataset, "RepeatDataset": RepeatDataset, "SyntheticPoseDataset": SyntheticPoseDataset,
+}
+
+
+def build_dataset(cfg: dict, test_mode: bool = False, spec: SampleSpec | None = None) -> Dataset:
+    """A dataset from its config dict (`type` in DATASETS); a `test_mode` in the config wins."""
+    args = dict(cfg)
+    name = args.pop("type", None)
+    if name not in DATASETS:
+        raise _unknown("dataset type", name, list(DATASETS), "data config")
+    cls = DATASETS[name]
+    if cls is RepeatDataset:
+        if set(args) != {"dataset", "times"}:
+            raise StgcnError("data config: RepeatDataset takes exactly 'dataset' and 'times', got "
+                             f"{sorted(args)}")
+        return RepeatDataset(build_dataset(args["dataset"], test_mode, spec), args["times"])
+    args.setdefault("test_mode", test_mode)
+    params = inspect.signature(cls).parameters
+    unknown = [k for k in args if k not in params or k == "spec"]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(params), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise StgcnError(f"data config: {name} got unexpected argument {unknown[0]!r}{hint}; it accepts: "
+                         f"{', '.join(p for p in params if p != 'spec')}")
+    return cls(**args, spec=spec)

@@ -1,0 +1,156 @@
+"""Packed memory-mapped storage: exact round trip, zero-copy views, atomic writes, `stgcn pack`."""
+
+import argparse
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from stgcn.commands import pack as pack_command
+from stgcn.data import PackedAnnotations, PoseDataset, dump_pickle, pack
+from stgcn.data.packed import is_packed_dir, pack_annotations
+from stgcn.errors import StgcnError
+
+PIPELINE = [dict(type="UniformSampleFrames", clip_len=6, test_mode=True), dict(type="PoseDecode"),
+            dict(type="FormatGCNInput"), dict(type="PoseNormalize"),
+            dict(type="Collect", keys=["keypoint", "label"]), dict(type="ToTensor", keys=["keypoint"])]
+
+
+def _items(n=5, dtype=np.float16):
+    rng = np.random.default_rng(0)
+    items = []
+    for i in range(n):
+        m, t = (i % 3), 2 + i  # includes a sample with M = 0
+        items.append(dict(frame_dir=f"v{i}", label=i, total_frames=t, img_shape=(1080, 1920),
+                          original_shape=(720, 1280), num_person_raw=np.int64(m),
+                          keypoint=(rng.random((m, t, 17, 2)) * 1000).astype(dtype),
+                          keypoint_score=rng.random((m, t, 17)).astype(dtype)))
+    return items
+
+
+def _split_file(tmp_path, items):
+    data = dict(split=dict(train=["v0", "v1", "v3"], val=["v2", "v4"]), annotations=items)
+    path = tmp_path / "ann.pkl"
+    dump_pickle(data, path)
+    return path
+
+
+def test_round_trip_zero_copy(tmp_path):
+    items = _items()
+    summary = pack(_split_file(tmp_path, items), tmp_path / "out")
+    assert summary.num_samples == 5 and summary.num_rows == sum(a["keypoint"].shape[0] * a["total_frames"]
+                                                                for a in items)
+    packed = PackedAnnotations(tmp_path / "out")
+    assert len(packed) == 5 and packed.frame_dirs == [f"v{i}" for i in range(5)]
+    assert packed.split == dict(train=["v0", "v1", "v3"], val=["v2", "v4"])
+    assert packed.labels == [0, 1, 2, 3, 4]
+    for want, got in zip(items, packed, strict=True):
+        assert set(got) == set(want)
+        for key in ("keypoint", "keypoint_score"):
+            assert got[key].dtype == np.float16 and np.array_equal(got[key], want[key])
+            if got[key].size:
+                assert np.shares_memory(got[key], packed.arrays[key]) and not got[key].flags.writeable
+        assert got["img_shape"] == (1080, 1920) and got["original_shape"] == (720, 1280)
+        assert got["num_person_raw"] == want["num_person_raw"] and got["total_frames"] == want["total_frames"]
+    restored = pickle.loads(pickle.dumps(packed))
+    assert len(pickle.dumps(packed)) < 20_000 and restored._arrays is None
+    assert np.array_equal(restored[4]["keypoint"], items[4]["keypoint"])
+
+
+def test_dataset_reads_packed_like_pickle(tmp_path):
+    path = _split_file(tmp_path, _items())
+    pack(path, tmp_path / "out")
+    for split in ("train", "val"):
+        a, b = PoseDataset(path, PIPELINE, split=split), PoseDataset(tmp_path / "out", PIPELINE, split=split)
+        assert isinstance(b.records, PackedAnnotations)
+        assert a.labels == b.labels and a.frame_dirs == b.frame_dirs
+        for i in range(len(a)):
+            assert torch.equal(a[i]["keypoint"], b[i]["keypoint"]) and a[i]["label"] == b[i]["label"]
+
+
+def test_sibling_packed_used_while_fresh(tmp_path):
+    path = _split_file(tmp_path, _items())
+    pack_command.run(argparse.Namespace(ann_file=str(path), out_dir=None))
+    assert is_packed_dir(f"{path}.packed")
+    assert isinstance(PoseDataset(path, PIPELINE, split="val").records, PackedAnnotations)
+    later = os.path.getmtime(f"{path}.packed/meta.json") + 10
+    os.utime(path, (later, later))  # the pickle changed after packing
+    with pytest.warns(UserWarning, match="is older than .* re-run `stgcn pack"):
+        ds = PoseDataset(path, PIPELINE, split="val")
+    assert isinstance(ds.records, list)
+
+
+def test_loader_workers_share_the_mapping(tmp_path):
+    path = _split_file(tmp_path, _items(8))
+    pack(path, tmp_path / "out")
+    ds = PoseDataset(tmp_path / "out", PIPELINE, split="train")
+    ctx = torch.multiprocessing.get_context("fork")
+    serial = [ds[i]["keypoint"] for i in range(len(ds))]
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2, multiprocessing_context=ctx)
+    for want, got in zip(serial, loader, strict=True):
+        assert torch.equal(got["keypoint"][0], want)
+
+
+def test_overwrite_and_refusals(tmp_path):
+    out = tmp_path / "out"
+    pack_annotations(_items(), out)
+    pack_annotations(_items(2), out)  # an existing packed directory is replaced atomically
+    assert len(PackedAnnotations(out)) == 2
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("precious")
+    with pytest.raises(StgcnError, match="exists and is not a packed annotation directory"):
+        pack_annotations(_items(), keep)
+    assert (keep / "notes.txt").read_text() == "precious"
+    bad = _items()
+    bad[3]["keypoint"] = np.zeros((1, 5, 25, 2), np.float16)
+    with pytest.raises(StgcnError, match="sample v3 has keypoint shape .*all samples must share V and C"):
+        pack_annotations(bad, tmp_path / "new")
+    bad = _items()
+    del bad[2]["keypoint_score"]
+    with pytest.raises(StgcnError, match="sample v2 lacks keypoint_score"):
+        pack_annotations(bad, tmp_path / "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "out"]  # no temp dirs left behind
+
+
+def test_mixed_dtypes_dropped_fields_and_nonfinite(tmp_path):
+    items = _items(dtype=np.float32)
+    items[0]["keypoint"] = items[0]["keypoint"].astype(np.float64)
+    items[1]["box_score"] = np.ones(3)
+    items[4]["keypoint"][0, 0, 0, 0] = np.nan
+    summary = pack_annotations(items, tmp_path / "out")
+    assert summary.dropped_fields == ["box_score"] and summary.nonfinite == [4]
+    packed = PackedAnnotations(tmp_path / "out")
+    assert packed[1]["keypoint"].dtype == np.float32 and "box_score" not in packed[1]
+    with pytest.raises(StgcnError, match="sample v4 has NaN/inf"):
+        PoseDataset(tmp_path / "out", PIPELINE)
+    with pytest.warns(UserWarning, match="1 joints with NaN/inf values in 1 samples"):
+        ds = PoseDataset(tmp_path / "out", PIPELINE, nan_policy="zero")
+    assert torch.isfinite(ds[4]["keypoint"]).all()
+
+
+def test_corrupt_or_foreign_directories(tmp_path):
+    with pytest.raises(StgcnError, match="not a packed annotation directory"):
+        PackedAnnotations(tmp_path)
+    out = tmp_path / "out"
+    pack_annotations(_items(), out)
+    np.save(out / "keypoint.npy", np.zeros((3, 17, 2), np.float16))
+    with pytest.raises(StgcnError, match="disagree with each other"):
+        PackedAnnotations(out)
+    meta = (out / "meta.json").read_text().replace('"version": 1', '"version": 99')
+    (out / "meta.json").write_text(meta)
+    with pytest.raises(StgcnError, match="version 99 is not supported"):
+        PackedAnnotations(out)
+
+
+def test_pack_command(tmp_path, capsys):
+    path = _split_file(tmp_path, _items())
+    parser = argparse.ArgumentParser()
+    pack_command.add_arguments(parser)
+    assert pack_command.run(parser.parse_args([str(path), str(tmp_path / "packed")])) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("packed 5 samples (") and f"into {tmp_path / 'packed'}" in line
+    with pytest.raises(StgcnError, match="does not exist"):
+        pack_command.run(parser.parse_args([str(tmp_path / "missing.pkl")]))

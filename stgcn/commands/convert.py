@@ -82,16 +82,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _finish(anno: dict, summary: Summary, args: argparse.Namespace, num_joints: int | None = None) -> int:
-    """Print the summary, validate, and write the output; 1 (nothing written) when problems are found."""
-    print(summary.format())
+    """Validate, write the output when clean, then print the summary; 1 (nothing written) on problems."""
     report = validate_annotations(anno, num_joints=num_joints, source=args.out)
+    if report.ok and anno["annotations"]:
+        write_pickle(anno, args.out, args.overwrite)
+    print(summary.format())
     if not report.ok:
         print(report.format())
         print(f"not written: {args.out} would have the problems listed above")
         return 1
     if not anno["annotations"]:
         raise StgcnError(f"{args.out}: no sample could be converted; see the skipped list above")
-    write_pickle(anno, args.out, args.overwrite)
     print(f"wrote {args.out}")
     return 0
 

@@ -78,6 +78,7 @@ def test_parser_places_bodies_by_position():
     (lambda lines: lines + ["garbage"], "unexpected text after the last of 2 frames"),
     (lambda lines: lines[:4] + ["a b c 1 1 1 1 1 1 1 1 2"] + lines[5:], "not a number"),
     (lambda lines: lines[:29], "file ends where the body count of frame 2 of 2 was expected"),
+    (lambda lines: lines[:29] + [""] + lines[29:], "line 30: expected the body count of frame 2"),
 ])
 def test_parser_is_strict_and_names_the_line(mutate, message):
     lines = _skeleton_text([[_body(0)], [_body(1)]]).rstrip("\n").split("\n")
@@ -145,9 +146,10 @@ def test_missing_list_max_frames_and_drop_empty_bodies(raw_dir, tmp_path):
                                     benchmarks=("xset",), workers=1, progress=False)
     names = [a["frame_dir"] for a in anno["annotations"]]
     assert "S001C001P001R001A001" not in names and "S001C001P001R001A011" not in names
-    assert ("S001C001P001R001A001", "in the --missing list") in summary.skipped
+    assert "2 files not read: named in --missing" in summary.notes and summary.files_read == 17
     assert set(anno["split"]) == {"xset_train", "xset_val"}
     assert all(a["total_frames"] <= 60 for a in anno["annotations"])
+    assert any("files longer than --max-frames 60 were cut" in note for note in summary.notes)
     persons = {a["frame_dir"]: a["keypoint"].shape[0] for a in anno["annotations"]}
     assert persons["S001C001P001R001A050"] == 2 and persons["S002C001P003R001A003"] == 1
 

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -95,7 +96,7 @@ def parse_skeleton(text: str, source: str = "<text>", max_bodies: int = 4) -> np
                           "replace it or list it in --missing")
 
     def read_int(index: int, what: str) -> int:
-        if index >= len(lines) or not lines[index].strip():
+        if index >= len(lines) or not any(line.strip() for line in lines[index:]):
             raise fail(index, f"file ends where {what} was expected (truncated file)")
         try:
             value = int(lines[index])
@@ -225,22 +226,27 @@ def align(keypoint: np.ndarray, joints: tuple[int, int], target: np.ndarray) -> 
     return keypoint @ rotation_onto(vector, target).T
 
 
-def convert_file(path: str | Path, prenorm: bool = False, max_frames: int = 300,
-                 drop_empty_bodies: bool = False) -> np.ndarray:
-    """One .skeleton file -> float32 keypoint [M, T, 25, 3] (M = 2, or the real bodies only)."""
+def read_bodies(path: str | Path, max_bodies: int = 4) -> np.ndarray:
+    """Read and parse one .skeleton file: float64 [max_bodies, T, 25, 3]."""
     path = Path(path)
     try:
         text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise StgcnError(f"{path.name}: cannot read the file as text ({exc}); replace it or list it "
                          "in --missing") from None
-    bodies = parse_skeleton(text, path.name)
+    return parse_skeleton(text, path.name, max_bodies)
+
+
+def bodies_to_keypoint(bodies: np.ndarray, prenorm: bool = False, max_frames: int = 300,
+                       drop_empty_bodies: bool = False, source: str = "<bodies>") -> np.ndarray:
+    """[B, T, 25, 3] bodies -> float32 keypoint [M, T', 25, 3]: cut to `max_frames` (0 = no limit),
+    keep the 2 most energetic bodies (M = 2, or only the real ones), optionally pre-normalise."""
     if bodies.shape[1] == 0:
-        raise StgcnError(f"{path.name}: the file has 0 frames; list it in --missing")
+        raise StgcnError(f"{source}: the file has 0 frames; list it in --missing")
     if max_frames and bodies.shape[1] > max_frames:
         bodies = bodies[:, :max_frames]
     if not bodies.any():
-        raise StgcnError(f"{path.name}: no body in any frame (a 'missing skeleton' sample); "
+        raise StgcnError(f"{source}: no body in any frame (a 'missing skeleton' sample); "
                          "list it in --missing")
     keypoint = select_bodies(bodies, keep=2)
     if prenorm:
@@ -250,13 +256,22 @@ def convert_file(path: str | Path, prenorm: bool = False, max_frames: int = 300,
     return keypoint.astype(np.float32)
 
 
+def convert_file(path: str | Path, prenorm: bool = False, max_frames: int = 300,
+                 drop_empty_bodies: bool = False) -> np.ndarray:
+    """One .skeleton file -> float32 keypoint [M, T, 25, 3] (M = 2, or the real bodies only)."""
+    path = Path(path)
+    return bodies_to_keypoint(read_bodies(path), prenorm, max_frames, drop_empty_bodies, path.name)
+
+
 def _convert_one(path: Path, prenorm: bool, max_frames: int, drop_empty: bool):
-    """Worker: (name, keypoint or None, the reason it was skipped)."""
+    """Worker: (name, keypoint or None, the reason it was skipped, whether it was cut)."""
     name = path.name.removesuffix(".skeleton")
     try:
-        return name, convert_file(path, prenorm, max_frames, drop_empty), ""
+        bodies = read_bodies(path)
+        keypoint = bodies_to_keypoint(bodies, prenorm, max_frames, drop_empty, path.name)
+        return name, keypoint, "", bool(max_frames) and bodies.shape[1] > max_frames
     except StgcnError as exc:
-        return name, None, str(exc).split(": ", 1)[-1]
+        return name, None, str(exc).split(": ", 1)[-1], False
 
 
 def read_missing_list(path: str | Path) -> set[str]:
@@ -283,11 +298,14 @@ def convert_ntu(raw_dir: str | Path, missing: str | Path | None = None,
     """Convert every *.skeleton file under `raw_dir` (recursively) into the split-dict layout."""
     start = time.perf_counter()
     raw_dir = Path(raw_dir)
+    if max_frames < 0 or (workers is not None and workers < 1):
+        raise StgcnError(f"--max-frames {max_frames} / --workers {workers}: use max-frames >= 0 "
+                         "(0 = no limit) and workers >= 1")
     if not raw_dir.is_dir():
         raise StgcnError(f"{raw_dir}: not a folder; pass the folder holding the .skeleton files")
     summary = Summary(source=str(raw_dir))
     ignored = read_missing_list(missing) if missing else set()
-    paths, seen = [], set()
+    paths, seen, listed = [], set(), []
     for path in sorted(raw_dir.rglob("*.skeleton"), key=lambda p: (p.name, str(p))):
         name = path.name.removesuffix(".skeleton")
         if _NAME.fullmatch(name) is None:
@@ -295,11 +313,13 @@ def convert_ntu(raw_dir: str | Path, missing: str | Path | None = None,
         elif name in seen:
             summary.skipped.append((str(path.relative_to(raw_dir)), "duplicate sample name"))
         elif name in ignored:
-            summary.skipped.append((name, "in the --missing list"))
+            listed.append(name)
             seen.add(name)
         else:
             paths.append(path)
             seen.add(name)
+    if listed:
+        summary.notes.append(f"{len(listed)} files not read: named in --missing")
     if not paths:
         raise StgcnError(f"{raw_dir}: no usable .skeleton files found; pass the folder that holds them")
     names = [p.name.removesuffix(".skeleton") for p in paths]
@@ -308,10 +328,10 @@ def convert_ntu(raw_dir: str | Path, missing: str | Path | None = None,
         is_train(parse_name(names[0]), bench)  # rejects unknown names before the long work
 
     work = partial(_convert_one, prenorm=prenorm, max_frames=max_frames, drop_empty=drop_empty_bodies)
-    workers = workers or os.cpu_count() or 1
-    annotations = []
-    with _mapper(work, paths, workers) as results:
-        for name, keypoint, reason in Progress(results, total=len(paths), desc="ntu", enabled=progress):
+    annotations, cut = [], []
+    with _ordered_map(work, paths, workers or os.cpu_count() or 1) as results:
+        for name, keypoint, reason, was_cut in Progress(results, total=len(paths), desc="ntu",
+                                                        enabled=progress):
             summary.files_read += 1
             if keypoint is None:
                 summary.skipped.append((name, reason))
@@ -319,10 +339,11 @@ def convert_ntu(raw_dir: str | Path, missing: str | Path | None = None,
             annotations.append(dict(frame_dir=name, label=parse_name(name).label,
                                     total_frames=int(keypoint.shape[1]), keypoint=keypoint,
                                     img_shape=IMG_SHAPE, original_shape=IMG_SHAPE))
-    long_files = [a["frame_dir"] for a in annotations if max_frames and a["total_frames"] == max_frames]
-    if long_files:
-        summary.notes.append(f"{len(long_files)} samples have {max_frames} frames (longer files are "
-                             "cut at --max-frames)")
+            if was_cut:
+                cut.append(name)
+    if cut:
+        summary.notes.append(f"{len(cut)} files longer than --max-frames {max_frames} were cut "
+                             f"(first: {', '.join(cut[:3])})")
     splits = {}
     for bench in benchmarks:
         train = [a["frame_dir"] for a in annotations if is_train(parse_name(a["frame_dir"]), bench)]
@@ -335,24 +356,15 @@ def convert_ntu(raw_dir: str | Path, missing: str | Path | None = None,
     return annotation_file(annotations, splits), summary
 
 
-class _mapper:
-    """`with _mapper(fn, items, workers) as results:` ordered results, in-process when workers == 1."""
-
-    def __init__(self, fn, items, workers: int) -> None:
-        self.fn, self.items, self.workers = fn, items, min(workers, len(items))
-        self.pool = None
-
-    def __enter__(self):
-        if self.workers <= 1:
-            return map(self.fn, self.items)
-        self.pool = multiprocessing.get_context().Pool(self.workers)
-        chunk = max(1, min(32, len(self.items) // (8 * self.workers)))
-        return self.pool.imap(self.fn, self.items, chunksize=chunk)
-
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+@contextmanager
+def _ordered_map(fn, items: list, workers: int):
+    """`with _ordered_map(fn, items, workers) as results:` results in order; in-process for 1 worker."""
+    workers = min(workers, len(items))
+    if workers <= 1:
+        yield map(fn, items)
+        return
+    with multiprocessing.get_context().Pool(workers) as pool:  # terminated on exit
+        yield pool.imap(fn, items, chunksize=max(1, min(32, len(items) // (8 * workers))))
 
 
 def legacy_lists(anno: dict) -> dict[str, list[dict]]:

@@ -1,0 +1,184 @@
+"""Skeleton layouts and the partitioned adjacency matrices of ST-GCN (Yan et al., AAAI 2018).
+
+Matches mmaction2 0.x's ``Graph`` matrix for matrix, quirks included:
+
+* hop distances are computed only up to ``max_hop``; farther pairs stay ``inf``, so in the
+  ``spatial`` strategy every joint that is neither the centre nor next to it has distance ``inf``
+  to the centre and its edges fall into the "root" partition;
+* adjacency is normalised by column sums (``A @ diag(1 / deg)``), columns with no entry stay 0.
+
+A layout is a name from :data:`LAYOUTS` or a dict ``dict(num_node=V, edges=[(i, j), ...],
+center=c)`` with 0-based joint indices.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+
+from stgcn.errors import StgcnError
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A skeleton: number of joints, undirected bones (0-based pairs), and the centre joint."""
+
+    num_node: int
+    edges: tuple[tuple[int, int], ...]
+    center: int
+
+
+def _one_based(pairs: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    return tuple((i - 1, j - 1) for i, j in pairs)
+
+
+LAYOUTS: dict[str, Layout] = {
+    # OpenPose COCO-18 (original ST-GCN Kinetics-skeleton).
+    "openpose-18": Layout(18, (
+        (4, 3), (3, 2), (7, 6), (6, 5), (13, 12), (12, 11), (10, 9), (9, 8), (11, 5), (8, 2), (5, 1),
+        (2, 1), (0, 1), (15, 0), (14, 0), (17, 15), (16, 14)), 1),
+    # OpenPose BODY_25.
+    "openpose-25": Layout(25, (
+        (4, 3), (3, 2), (7, 6), (6, 5), (23, 22), (22, 11), (24, 11), (11, 10), (10, 9), (9, 8),
+        (20, 19), (19, 14), (21, 14), (14, 13), (13, 12), (12, 8), (8, 1), (5, 1), (2, 1), (0, 1),
+        (15, 0), (16, 0), (17, 15), (18, 16)), 1),
+    # Kinect v2 (NTU RGB+D), centre = spine-shoulder (joint 21, 1-based).
+    "ntu-rgb+d": Layout(25, _one_based([
+        (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10),
+        (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19),
+        (22, 23), (23, 8), (24, 25), (25, 12)]), 20),
+    # The bone graph of NTU RGB+D (24 bones as nodes).
+    "ntu_edge": Layout(24, _one_based([
+        (1, 2), (3, 2), (4, 3), (5, 2), (6, 5), (7, 6), (8, 7), (9, 2), (10, 9), (11, 10), (12, 11),
+        (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (21, 22),
+        (22, 8), (23, 24), (24, 12)]), 1),
+    # COCO-17 keypoints (mmaction2 0.x's 19-edge list), centre = nose.
+    "coco": Layout(17, _one_based([
+        (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (8, 6), (9, 7),
+        (10, 8), (11, 9), (2, 3), (2, 1), (3, 1), (4, 2), (5, 3), (4, 6), (5, 7)]), 0),
+    # Kinect v1 (NW-UCLA, 20 joints): 0 hip centre, 1 spine, 2 shoulder centre, 3 head, 4-7 left arm,
+    # 8-11 right arm, 12-15 left leg, 16-19 right leg. Centre = shoulder centre, the Kinect v1
+    # counterpart of ntu-rgb+d's spine-shoulder centre.
+    "nw-ucla": Layout(20, (
+        (0, 1), (1, 2), (2, 3), (2, 4), (4, 5), (5, 6), (6, 7), (2, 8), (8, 9), (9, 10), (10, 11),
+        (0, 12), (12, 13), (13, 14), (14, 15), (0, 16), (16, 17), (17, 18), (18, 19)), 2),
+}
+
+STRATEGIES = ("uniform", "distance", "spatial", "agcn")
+
+
+def _unknown(kind: str, name: object, valid: list[str]) -> StgcnError:
+    close = difflib.get_close_matches(str(name), valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return StgcnError(f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}")
+
+
+def get_layout(layout: str | dict | Layout) -> Layout:
+    """Resolve a layout name or a user dict ``dict(num_node, edges, center)`` into a :class:`Layout`."""
+    if isinstance(layout, Layout):
+        return layout
+    if isinstance(layout, str):
+        if layout not in LAYOUTS:
+            raise _unknown("graph layout", layout, list(LAYOUTS))
+        return LAYOUTS[layout]
+    if isinstance(layout, dict):
+        missing = {"num_node", "edges", "center"} - set(layout)
+        extra = set(layout) - {"num_node", "edges", "center"}
+        if missing or extra:
+            raise StgcnError(
+                f"graph_cfg.layout dict needs exactly num_node, edges, center; "
+                f"missing {sorted(missing)}, unexpected {sorted(extra)}")
+        num_node = int(layout["num_node"])
+        edges = tuple((int(i), int(j)) for i, j in layout["edges"])
+        center = int(layout["center"])
+        bad = [e for e in edges if not (0 <= e[0] < num_node and 0 <= e[1] < num_node)]
+        if bad or not 0 <= center < num_node:
+            raise StgcnError(
+                f"graph_cfg.layout: joint indices must be 0-based and < num_node={num_node}; "
+                f"bad edges {bad[:3]}, center {center}")
+        return Layout(num_node, edges, center)
+    raise StgcnError(f"graph_cfg.layout must be a layout name or a dict, got {type(layout).__name__}")
+
+
+def hop_distance(num_node: int, edges, max_hop: int = 1) -> np.ndarray:
+    """Pairwise hop distances up to ``max_hop``; larger distances stay ``inf`` (reference quirk)."""
+    adj = np.eye(num_node)
+    for i, j in edges:
+        adj[i, j] = adj[j, i] = 1
+    dist = np.full((num_node, num_node), np.inf)
+    reach = [np.linalg.matrix_power(adj, d) > 0 for d in range(max_hop + 1)]
+    for d in range(max_hop, -1, -1):
+        dist[reach[d]] = d
+    return dist
+
+
+def normalize_digraph(adj: np.ndarray) -> np.ndarray:
+    """Divide every column by its sum (columns summing to 0 stay 0)."""
+    degree = adj.sum(0)
+    inv = np.zeros_like(degree)
+    inv[degree > 0] = 1.0 / degree[degree > 0]
+    return adj * inv[None, :]
+
+
+def _edge_matrix(num_node: int, edges) -> np.ndarray:
+    mat = np.zeros((num_node, num_node))
+    for i, j in edges:
+        mat[j, i] = 1
+    return mat
+
+
+def adjacency(layout: Layout, strategy: str, max_hop: int = 1, dilation: int = 1) -> np.ndarray:
+    """The (K, V, V) partitioned adjacency; ``A[k, v, w]`` carries joint ``v`` into joint ``w``."""
+    if strategy not in STRATEGIES:
+        raise _unknown("graph strategy", strategy, list(STRATEGIES))
+    num_node = layout.num_node
+    if strategy == "agcn":
+        inward = layout.edges
+        outward = tuple((j, i) for i, j in inward)
+        return np.stack([
+            _edge_matrix(num_node, [(i, i) for i in range(num_node)]),
+            normalize_digraph(_edge_matrix(num_node, inward)),
+            normalize_digraph(_edge_matrix(num_node, outward)),
+        ])
+    dist = hop_distance(num_node, layout.edges, max_hop)
+    hops = list(range(0, max_hop + 1, dilation))
+    reach = np.isin(dist, hops).astype(np.float64)
+    norm = normalize_digraph(reach)
+    if strategy == "uniform":
+        return norm[None]
+    if strategy == "distance":
+        return np.stack([np.where(dist == h, norm, 0.0) for h in hops])
+    # spatial: split each hop ring by distance to the centre (root / centripetal / centrifugal).
+    to_center = dist[:, layout.center]
+    d_v, d_w = to_center[:, None], to_center[None, :]
+    parts = []
+    for h in hops:
+        ring = dist == h
+        root = np.where(ring & (d_v == d_w), norm, 0.0)
+        close = np.where(ring & (d_v > d_w), norm, 0.0)
+        far = np.where(ring & (d_v < d_w), norm, 0.0)
+        parts += [root] if h == 0 else [root + close, far]
+    return np.stack(parts)
+
+
+class Graph:
+    """ST-GCN graph: ``Graph(layout, strategy, max_hop, dilation).A`` is float32 (K, V, V)."""
+
+    def __init__(self, layout: str | dict = "openpose-18", strategy: str = "uniform",
+                 max_hop: int = 1, dilation: int = 1) -> None:
+        if max_hop < 0 or dilation < 1:
+            raise StgcnError(f"graph_cfg: need max_hop >= 0 and dilation >= 1, got {max_hop}, {dilation}")
+        self.layout_name = layout if isinstance(layout, str) else None
+        self.layout = get_layout(layout)
+        self.strategy = strategy
+        self.max_hop = max_hop
+        self.dilation = dilation
+        self.num_node = self.layout.num_node
+        self.center = self.layout.center
+        self.A = adjacency(self.layout, strategy, max_hop, dilation).astype(np.float32)
+
+    def __repr__(self) -> str:
+        name = self.layout_name or f"custom({self.num_node} joints)"
+        return f"Graph(layout={name!r}, strategy={self.strategy!r}, A={tuple(self.A.shape)})"

@@ -1,0 +1,238 @@
+"""ST-GCN (Yan et al., AAAI 2018) with mmaction2 0.x's module and state-dict names.
+
+Same maths as mmaction2 0.x's ``STGCN`` / ``STGCNHead`` / ``SkeletonGCN`` operation for
+operation, laid out for speed: activations stay in channels-last memory, ``(N*M, C, T, V)``
+with ``C`` innermost, so that
+
+* the 1x1 graph convolution is one GEMM over ``(N*M*T*V, C_in)`` rows,
+* its output, ordered ``(v, k, c)`` per frame, is aggregated over joints and partitions by one
+  batched matmul with the ``(V*K, V)`` adjacency (no permute, no ``.contiguous()`` copy),
+* the 9x1 temporal convolutions and BatchNorms run on oneDNN/cuDNN's channels-last kernels.
+
+Shapes: input ``(N, C, T, V, M)``; backbone output ``(N*M, 256, T/4, V)``; logits ``(N, classes)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stgcn.errors import StgcnError
+from stgcn.graph import Graph
+from stgcn.models.batchnorm import BatchNorm1d, BatchNorm2d
+
+# (in, out, temporal stride) of the ten blocks after the first; the first maps in_channels -> 64.
+BLOCK_PLAN = ((64, 64, 1), (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1),
+              (128, 256, 2), (256, 256, 1), (256, 256, 1))
+
+
+class ConvTemporalGraphical(nn.Module):
+    """Graph convolution: 1x1 conv to ``K * C_out`` channels, then sum over partitions and joints."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.out_channels = out_channels
+        self.conv = nn.Conv2d(in_channels, out_channels * kernel_size, kernel_size=1)
+
+    def forward(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        n, c, t, v = x.shape
+        k, c_out = self.kernel_size, self.out_channels
+        # x is channels-last, so this permute is a free view of shape (n, t, v, c).
+        y = F.linear(x.permute(0, 2, 3, 1), self.conv.weight.view(k * c_out, c), self.conv.bias)
+        # Rows (v, k) of each frame against A[k, v, w] reordered to (v*k, w).
+        # A batched matmul against the expanded (stride-0) adjacency: no copies of y either way.
+        a = A.permute(1, 0, 2).reshape(v * k, -1).t().contiguous()
+        out = torch.bmm(a.expand(n * t, *a.shape), y.view(n * t, v * k, c_out))  # (n*t, w, c_out)
+        return out.view(n, t, -1, c_out).permute(0, 3, 1, 2)
+
+
+class STGCNBlock(nn.Module):
+    """``relu(tcn(gcn(x, A)) + residual(x))`` with tcn = BN, ReLU, Conv(9x1), BN, Dropout."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple[int, int],
+                 stride: int = 1, dropout: float = 0.0, residual: bool = True) -> None:
+        super().__init__()
+        t_kernel, k = kernel_size
+        if t_kernel % 2 != 1:
+            raise StgcnError(f"temporal kernel size must be odd, got {t_kernel}")
+        self.gcn = ConvTemporalGraphical(in_channels, out_channels, k)
+        self.tcn = nn.Sequential(
+            BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, (t_kernel, 1), (stride, 1), ((t_kernel - 1) // 2, 0)),
+            BatchNorm2d(out_channels),
+            nn.Dropout(dropout, inplace=True),
+        )
+        self.dropout = dropout
+        if not residual:
+            self.residual_mode = "none"
+        elif in_channels == out_channels and stride == 1:
+            self.residual_mode = "identity"
+        else:
+            self.residual_mode = "conv"
+            self.residual = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)),
+                BatchNorm2d(out_channels))
+
+    def forward(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        y = self.gcn(x, A)
+        bn1, relu, conv, bn2, drop = self.tcn
+        y = bn2(conv(relu(bn1(y))))
+        if self.dropout > 0:
+            y = drop(y)
+        if self.residual_mode == "identity":
+            y = y + x
+        elif self.residual_mode == "conv":
+            y = y + self.residual(x)
+        return torch.relu_(y)
+
+
+class STGCN(nn.Module):
+    """The ST-GCN backbone: data BatchNorm, ten ST-GCN blocks, learnable edge importance."""
+
+    def __init__(self, in_channels: int, graph_cfg: dict, edge_importance_weighting: bool = True,
+                 data_bn: bool = True, pretrained: str | None = None, dropout: float = 0.0,
+                 temporal_kernel_size: int = 9) -> None:
+        super().__init__()
+        graph = Graph(**graph_cfg)
+        self.graph = graph
+        self.in_channels = in_channels
+        self.num_node = graph.num_node
+        self.layout = graph.layout_name
+        self.register_buffer("A", torch.tensor(graph.A, dtype=torch.float32))
+        k, v = self.A.shape[0], self.A.shape[1]
+        self.data_bn = BatchNorm1d(in_channels * v) if data_bn else nn.Identity()
+        kernel = (temporal_kernel_size, k)
+        blocks = [STGCNBlock(in_channels, 64, kernel, 1, dropout=0.0, residual=False)]
+        blocks += [STGCNBlock(ci, co, kernel, s, dropout=dropout) for ci, co, s in BLOCK_PLAN]
+        self.st_gcn_networks = nn.ModuleList(blocks)
+        if edge_importance_weighting:
+            self.edge_importance = nn.ParameterList(
+                nn.Parameter(torch.ones(self.A.shape)) for _ in self.st_gcn_networks)
+        else:
+            self.edge_importance = None
+        self.pretrained = pretrained
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Kaiming-normal (fan_out, relu) convs with zero bias, BN weight 1 / bias 0 (mmaction2 0.x)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if self.pretrained is not None:
+            from stgcn.models.checkpoint import load_pretrained_backbone
+            load_pretrained_backbone(self, self.pretrained)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, V, M) -> normalised channels-last (N*M, C, T, V)."""
+        n, c, t, v, m = x.shape
+        if v != self.num_node or c != self.in_channels:
+            raise StgcnError(
+                f"input has C={c}, V={v} but the backbone expects in_channels={self.in_channels}, "
+                f"{self.num_node} joints; check the pipeline and graph_cfg.layout")
+        x = x.to(self.A.dtype).permute(0, 4, 2, 3, 1).reshape(n * m * t, v * c)  # joint-major (v, c)
+        x = self.data_bn(x)
+        return x.view(n * m, t, v, c).permute(0, 3, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)
+        for i, block in enumerate(self.st_gcn_networks):
+            a = self.A if self.edge_importance is None else self.A * self.edge_importance[i]
+            x = block(x, a)
+        return x
+
+
+class STGCNHead(nn.Module):
+    """Pool over (T, V), average the ``num_person`` rows of each sample, then a 1x1 conv "fc"."""
+
+    def __init__(self, num_classes: int, in_channels: int = 256, loss_cls: dict | None = None,
+                 spatial_type: str = "avg", num_person: int = 2, init_std: float = 0.01,
+                 multi_class: bool = False, label_smooth_eps: float = 0.0,
+                 topk: tuple[int, ...] = (1, 5)) -> None:
+        super().__init__()
+        if spatial_type not in ("avg", "max"):
+            raise StgcnError(f"cls_head.spatial_type must be 'avg' or 'max', got {spatial_type!r}")
+        if multi_class:
+            raise StgcnError("cls_head.multi_class=True is not supported for skeleton recognition")
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.spatial_type = spatial_type
+        self.num_person = num_person
+        self.init_std = init_std
+        self.label_smooth_eps = label_smooth_eps
+        self.topk = tuple(topk)
+        self.loss_cls = build_loss(loss_cls or {"type": "CrossEntropyLoss"})
+        self.fc = nn.Conv2d(in_channels, num_classes, kernel_size=1)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        nn.init.normal_(self.fc.weight, 0.0, self.init_std)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nm, c = x.shape[:2]
+        pooled = x.mean(dim=(2, 3)) if self.spatial_type == "avg" else x.amax(dim=(2, 3))
+        pooled = pooled.view(nm // self.num_person, self.num_person, c).mean(1)
+        return F.linear(pooled, self.fc.weight.view(self.num_classes, c), self.fc.bias)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> dict:
+        labels = labels.view(-1)
+        losses = {}
+        with torch.no_grad():
+            for k in self.topk:
+                kk = min(k, logits.shape[1])
+                hit = (logits.topk(kk, dim=1).indices == labels[:, None]).any(1)
+                losses[f"top{k}_acc"] = hit.float().mean().item()
+        losses["loss_cls"] = self.loss_cls(logits, labels, self.label_smooth_eps)
+        return losses
+
+
+class CrossEntropyLoss(nn.Module):
+    """Mean cross-entropy times ``loss_weight``; optional class weights and label smoothing."""
+
+    def __init__(self, loss_weight: float = 1.0, class_weight: list[float] | None = None) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+        self.class_weight = None if class_weight is None else torch.tensor(class_weight)
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor, label_smooth_eps: float = 0.0):
+        weight = None if self.class_weight is None else self.class_weight.to(logits)
+        loss = F.cross_entropy(logits.float(), labels, weight=weight, label_smoothing=label_smooth_eps)
+        return loss * self.loss_weight
+
+
+LOSSES = {"CrossEntropyLoss": CrossEntropyLoss}
+
+
+def build_loss(cfg: dict) -> nn.Module:
+    from stgcn.models.registry import build_from_table
+    return build_from_table(cfg, LOSSES, "cls_head.loss_cls")
+
+
+class SkeletonGCN(nn.Module):
+    """Recognizer: ``logits = cls_head(backbone(x))``; ``loss()`` gives loss_cls and batch accuracy."""
+
+    def __init__(self, backbone: STGCN, cls_head: STGCNHead) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.cls_head = cls_head
+
+    def forward(self, keypoint: torch.Tensor) -> torch.Tensor:
+        if keypoint.dim() != 5:
+            raise StgcnError(f"model input must be (N, C, T, V, M), got shape {tuple(keypoint.shape)}")
+        m = keypoint.shape[-1]
+        if m != self.cls_head.num_person:
+            raise StgcnError(
+                f"input has M={m} persons but cls_head.num_person={self.cls_head.num_person}; set "
+                f"FormatGCNInput(num_person=...) and cls_head num_person to the same value")
+        return self.cls_head(self.backbone(keypoint))
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> dict:
+        return self.cls_head.loss(logits, labels)

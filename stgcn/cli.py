@@ -1,0 +1,65 @@
+"""The ``stgcn`` console script: one subcommand per module in :mod:`stgcn.commands`.
+
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. A
+:class:`~stgcn.errors.StgcnError` (a problem the user can fix) is printed as one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from stgcn import __version__
+from stgcn.errors import StgcnError
+
+COMMANDS = {
+    "train": ("stgcn.commands.train", "train a model from a config (tools/train.py flags)"),
+    "test": ("stgcn.commands.test", "evaluate a checkpoint, dump per-sample scores (tools/test.py flags)"),
+    "convert": ("stgcn.commands.convert", "convert NTU raw / NW-UCLA / Penn Action / numpy data"),
+    "validate": ("stgcn.commands.validate", "check an annotation file and summarise it"),
+    "pack": ("stgcn.commands.pack", "pack an annotation file into memory-mapped storage"),
+    "ensemble": ("stgcn.commands.ensemble", "fuse the scores of several streams (joint, bone, ...)"),
+    "export": ("stgcn.commands.export", "export a checkpoint to ONNX or TorchScript"),
+    "bench": ("stgcn.commands.bench", "time inference of a config on this machine"),
+}
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    parser = argparse.ArgumentParser(
+        prog="stgcn", description="Skeleton-based action recognition with ST-GCN.")
+    parser.add_argument("--version", action="version", version=f"stgcn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue  # a command not shipped in this build
+        modules[name] = module
+        doc = (module.__doc__ or help_text).strip()
+        module.add_arguments(sub.add_parser(name, help=help_text, description=doc,
+                                            formatter_class=argparse.RawDescriptionHelpFormatter))
+    return parser, modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, modules = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except StgcnError as err:
+        print(f"stgcn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"stgcn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """A deterministic, learnable synthetic skeleton dataset for any layout (no download needed).
 
-Each class is a periodic motion of a few joints of a resting body: its own joints, directions, period
-and amplitude, fixed by (V, dims, class index) alone, so every split and seed shares the same classes.
+Each class is a periodic motion of a few joints of a resting body: its own joints, directions, number
+of cycles per clip and amplitude, fixed by (V, dims, class index) alone, so every split and seed
+shares the same classes.
 Samples add a random phase, body size, position, length and Gaussian noise; sample i depends only on
 (seed, i). 2D samples are pixel coordinates in a 1920x1080 frame with scores (like HRNet pickles), 3D
 samples are metres around the origin (like pre-normalised NTU data). The annotation format is the
@@ -64,17 +65,18 @@ def _class_pattern(label: int, num_joints: int, dims: int) -> dict:
     dirs = rng.normal(size=(k, dims))
     return dict(joints=rng.choice(num_joints, k, replace=False),
                 dirs=dirs / np.linalg.norm(dirs, axis=1, keepdims=True),
-                period=rng.uniform(6.0, 30.0), phases=rng.uniform(0, 2 * np.pi, k),
-                amplitude=rng.uniform(0.15, 0.3))
+                cycles=rng.uniform(1.0, 4.0), phases=rng.uniform(0, 2 * np.pi, k),
+                amplitude=rng.uniform(0.3, 0.5))
 
 
 def _person(rng, template: np.ndarray, pattern: dict, t: np.ndarray, shift: float,
             noise: float) -> np.ndarray:
     dims = template.shape[1]
-    body = template * rng.uniform(0.85, 1.15) + rng.normal(0, 0.02, template.shape)
-    offset = rng.normal(0, 0.1, dims)
+    body = template * rng.uniform(0.9, 1.1) + rng.normal(0, 0.02, template.shape)
+    offset = rng.normal(0, 0.05, dims)
     offset[0] += shift
-    wave = pattern["amplitude"] * np.sin(2 * np.pi * t[:, None] / pattern["period"]
+    # the class's number of cycles per clip, whatever its length: any frame sampler keeps the pattern
+    wave = pattern["amplitude"] * np.sin(2 * np.pi * pattern["cycles"] * t[:, None] / len(t)
                                          + rng.uniform(0, 2 * np.pi) + pattern["phases"])  # (T, k)
     pose = np.broadcast_to(body + offset, (len(t),) + template.shape).copy()
     pose[:, pattern["joints"]] += wave[..., None] * pattern["dirs"]

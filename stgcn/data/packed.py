@@ -190,13 +190,12 @@ def pack(ann_file: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def is_packed_dir(path: str | os.PathLike) -> bool:
+    """Whether `path` holds a packed meta.json (only its head is read: `format` is written first)."""
     meta = Path(path) / META_FILE
-    if not meta.is_file():
-        return False
     try:
         with open(meta) as f:
-            return json.load(f).get("format") == FORMAT
-    except (OSError, ValueError):
+            return f'"format": "{FORMAT}"' in f.read(64)
+    except OSError:
         return False
 
 
@@ -237,8 +236,7 @@ class PackedAnnotations(Sequence):
         self.num_joints, self.num_channels = int(meta["num_joints"]), int(meta["num_channels"])
         self.index = np.load(self.path / "index.npy")
         self.labels: list[int] = np.load(self.path / "labels.npy").tolist()
-        self._extras = [{k: tuple(v) if isinstance(v, list) else v for k, v in e.items()}
-                        for e in meta["extras"]]
+        self._extras: list[dict] = meta["extras"]  # JSON lists become tuples again in scalars()
         self._arrays: dict[str, np.ndarray] | None = None
         rows = int((self.index[:, 0] + self.index[:, 1] * self.index[:, 2]).max(initial=0))
         if len(self.index) != len(self.frame_dirs) or rows > self.arrays["keypoint"].shape[0]:
@@ -264,7 +262,8 @@ class PackedAnnotations(Sequence):
 
     def scalars(self, i: int) -> dict:
         """Sample i's fields other than the arrays (frame_dir, label, total_frames, ...)."""
-        return dict(self._extras[i], frame_dir=self.frame_dirs[i], label=self.labels[i])
+        item = {k: tuple(v) if isinstance(v, list) else v for k, v in self._extras[i].items()}
+        return dict(item, frame_dir=self.frame_dirs[i], label=self.labels[i])
 
     def __getitem__(self, i: int) -> dict:
         if not -len(self) <= i < len(self):

@@ -363,8 +363,9 @@ def _coords(results: dict, transform: str) -> np.ndarray:
 
 
 class RandomRot:
-    """Random rotation of the coordinates: 3D about x, y and z by angles uniform in [-theta, theta]
-    (radians), 2D about z only. Linear, so absent (all-zero) joints stay zero."""
+    """Random rotation about the origin: 3D about x, y and z by angles uniform in [-theta, theta]
+    (radians), 2D about z only. Centre first (CenterJoint, PreNormalize2D/3D); on [M, T, V, C] before
+    FormatGCNInput. Linear, so absent (all-zero) joints stay zero."""
 
     def __init__(self, theta: float = 0.3) -> None:
         self.theta = theta
@@ -385,8 +386,8 @@ class RandomRot:
 
 
 class RandomScale:
-    """Scale each coordinate axis by its own factor, uniform in [1 - scale, 1 + scale] (or in
-    [low, high] when `scale` is a pair). Zero joints stay zero."""
+    """Scale each coordinate axis about the origin by its own factor, uniform in [1 - scale, 1 + scale]
+    (or in [low, high] when `scale` is a pair). Zero joints stay zero."""
 
     def __init__(self, scale: float | Sequence[float] = 0.1) -> None:
         self.low, self.high = (1 - scale, 1 + scale) if np.isscalar(scale) else tuple(scale)

@@ -107,7 +107,7 @@ def test_codecs_encode_only_latin1():
 
 
 def test_missing_file_and_directory(tmp_path):
-    with pytest.raises(StgcnError, match="does not exist; check the ann_file"):
+    with pytest.raises(StgcnError, match="does not exist; check the path"):
         load_pickle(tmp_path / "nope.pkl")
     with pytest.raises(StgcnError, match="is a directory"):
         load_pickle(tmp_path)

@@ -318,6 +318,12 @@ def dump_config(cfg: dict, path: str | os.PathLike) -> Path:
     return write_atomic(path, config_to_text(cfg).encode("utf-8"))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to a temp file beside `path`, then rename it over `path` (never a half-written file)."""
     path = Path(path)
@@ -326,6 +332,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

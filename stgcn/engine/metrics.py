@@ -134,10 +134,12 @@ def evaluate(results, labels, metrics: str | Sequence[str] = ("top_k_accuracy",)
         if logger is not None:
             logger.info(f"Evaluating {metric} ...")
         if metric == "top_k_accuracy":
+            lines = []
             for k, acc in zip(topk, top_k_accuracy(scores, labels, topk), strict=True):
                 out[f"top{k}_acc"] = acc
-                if logger is not None:
-                    logger.info(f"\ntop{k}_acc\t{acc:.4f}")
+                lines.append(f"\ntop{k}_acc\t{acc:.4f}")
+            if logger is not None:
+                logger.info("".join(lines))
         else:
             out["mean_class_accuracy"] = mean_class_accuracy(scores, labels)
             if logger is not None:

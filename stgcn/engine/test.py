@@ -1,0 +1,216 @@
+"""The evaluation loop: per-sample logits in dataset order, metrics, and result files (SPEC 1.10).
+
+`inference` returns a list of float32 arrays of shape (num_classes,), the raw logits, in dataset order;
+under `--launcher pytorch` every process runs every world_size-th sample and rank 0 gathers them back.
+`run_test` is `tools/test.py`: model + checkpoint, the `data.test` loader, inference, dump, metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import pickle
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from stgcn.engine import dist as dist_utils
+from stgcn.engine.config import write_atomic
+from stgcn.engine.dist import build_eval_loader, loader_settings
+from stgcn.engine.metrics import confusion_matrix, evaluate, per_class_accuracy
+from stgcn.errors import StgcnError
+from stgcn.progress import Progress
+
+RESULT_SUFFIXES = (".pkl", ".pickle", ".json")
+AMP_CHOICES = ("auto", "bf16", "fp16")
+
+
+def resolve_amp(flag: str | None, fp16_cfg: dict | None, device: torch.device,
+                logger: logging.Logger | None = None) -> torch.dtype | None:
+    """`--amp [auto|bf16|fp16]` or a config `fp16 = dict(...)` -> the autocast dtype (None: full fp32).
+
+    'auto' (and the config key) mean fp16 on CUDA and bf16 on CPU; fp16 on CPU falls back to bf16.
+    """
+    if flag is None and fp16_cfg is None:
+        return None
+    flag = flag or "auto"
+    if flag not in AMP_CHOICES:
+        raise StgcnError(f"--amp {flag!r} is not valid; use one of {', '.join(AMP_CHOICES)}")
+    if flag == "auto":
+        flag = "fp16" if device.type == "cuda" else "bf16"
+    if flag == "fp16" and device.type != "cuda":
+        if logger is not None:
+            logger.warning("fp16 autocast needs CUDA; using bf16 on CPU")
+        flag = "bf16"
+    return torch.float16 if flag == "fp16" else torch.bfloat16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@torch.inference_mode()
+def inference(model: nn.Module, loader, indices: list[int], total: int, device: torch.device,
+              amp: torch.dtype | None = None, desc: str = "test",
+              show_progress: bool | None = None) -> list | None:
+    """Per-sample float32 logits in dataset order on rank 0 (None on other ranks)."""
+    model.eval()
+    results: list[np.ndarray] = []
+    bar = Progress(total=len(indices), desc=desc, enabled=show_progress)
+    for batch in loader:
+        x = batch["keypoint"].to(device, non_blocking=True)
+        with autocast(device, amp):
+            logits = model(x)
+        results.extend(logits.float().cpu().numpy())
+        bar.update(len(x))
+    bar.close()
+    return dist_utils.gather_ordered(indices, results, total)
+
+
+def dump_results(results: list, path: str | Path) -> Path:
+    """Write the per-sample logits atomically: `.pkl` (list of float32 arrays) or `.json` (lists)."""
+    path = Path(path)
+    if path.suffix not in RESULT_SUFFIXES:
+        raise StgcnError(f"--out {path}: unsupported suffix; use one of {', '.join(RESULT_SUFFIXES)}")
+    if path.suffix == ".json":
+        data = json.dumps([np.asarray(r).tolist() for r in results]).encode("utf-8")
+    else:
+        data = pickle.dumps([np.asarray(r, dtype=np.float32) for r in results], protocol=4)
+    return write_atomic(path, data)
+
+
+def eval_topk(eval_options: dict | None) -> tuple[int, ...]:
+    """top-k from `--eval-options topk=1,5` or `metric_options.top_k_accuracy.topk`; default (1, 5)."""
+    options = dict(eval_options or {})
+    topk = options.pop("topk", None)
+    metric_options = options.pop("metric_options", None) or {}
+    if options:
+        raise StgcnError(f"--eval-options: unknown keys {sorted(options)}; valid: topk, metric_options")
+    topk = metric_options.get("top_k_accuracy", {}).get("topk", topk)
+    if topk is None:
+        return (1, 5)
+    return (topk,) if isinstance(topk, int) else tuple(topk)
+
+
+@dataclass
+class TestOptions:
+    out: str | None = None
+    metrics: list[str] = field(default_factory=list)
+    eval_options: dict = field(default_factory=dict)
+    fuse_conv_bn: bool = False
+    launcher: str = "none"
+    device: str = "auto"
+    amp: str | None = None
+    batch_size: int | None = None
+    confusion_matrix: str | None = None
+    per_class: bool = False
+
+
+def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.Module:
+    """The config's model with the checkpoint's weights (strict); a checkpoint written by tools/train.py
+    carries its model config, and any difference from `cfg['model']` is reported."""
+    from stgcn import build_model
+    from stgcn.models.checkpoint import load_checkpoint, read_checkpoint
+
+    saved = (read_checkpoint(checkpoint).get("meta") or {}).get("config_dict")
+    diff = []
+    if isinstance(saved, dict) and "model" in saved:
+        diff = model_config_diff(saved["model"], cfg["model"])
+    note = f"the checkpoint was trained with a different model config ({', '.join(diff[:5])})" if diff else ""
+    model = build_model(cfg["model"])
+    try:
+        load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
+    except StgcnError as exc:
+        raise StgcnError(f"{exc}; {note}" if note else str(exc)) from None
+    if note:
+        logger.warning(f"{checkpoint}: {note}; the weights loaded, check the config")
+    return model.eval()
+
+
+def build_data(cfg: dict, part: str, model: nn.Module, test_mode: bool):
+    from stgcn.data import SampleSpec, build_dataset
+
+    if part not in cfg.get("data", {}):
+        raise StgcnError(f"config has no data.{part}; add data = dict({part}=dict(type=..., ...))")
+    backbone, head = model.backbone, model.cls_head
+    spec = SampleSpec(num_joints=backbone.num_node, in_channels=backbone.in_channels,
+                      num_classes=head.num_classes, num_person=head.num_person,
+                      layout=getattr(backbone, "layout", None))
+    return build_dataset(cfg["data"][part], test_mode=test_mode, spec=spec)
+
+
+def model_config_diff(a, b, prefix: str = "model") -> list[str]:
+    """Dotted paths where two model config dicts differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in list(a) + [k for k in b if k not in a]:
+            out += model_config_diff(a.get(key), b.get(key), f"{prefix}.{key}")
+        return out
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        pairs = enumerate(zip(a, b, strict=True))
+        return [d for i, (x, y) in pairs for d in model_config_diff(x, y, f"{prefix}.{i}")]
+    return [] if a == b else [prefix]
+
+
+def report_classes(results: list, labels: list[int], num_classes: int, opts: TestOptions) -> None:
+    """`--per-class` table and `--confusion-matrix [CSV]` (rows = true class, columns = prediction)."""
+    pred = np.argmax(np.stack(results), axis=1)
+    if opts.per_class:
+        acc, count = per_class_accuracy(np.stack(results), labels, num_classes)
+        print("class\tsamples\taccuracy")
+        for c in range(num_classes):
+            print(f"{c}\t{count[c]}\t{'n/a' if count[c] == 0 else f'{acc[c]:.4f}'}")
+    if opts.confusion_matrix is not None:
+        matrix = confusion_matrix(pred, labels, num_classes=num_classes)
+        text = "\n".join(",".join(str(v) for v in row) for row in matrix) + "\n"
+        if opts.confusion_matrix == "-":
+            print("confusion matrix (rows = true class, columns = predicted class):")
+            print(text, end="")
+        else:
+            write_atomic(opts.confusion_matrix, text.encode("utf-8"))
+            print(f"confusion matrix written to {opts.confusion_matrix}")
+
+
+def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logger) -> OrderedDict:
+    """Evaluate `checkpoint` on `data.test`; dump `--out`, print metrics; returns the metrics (rank 0)."""
+    if not opts.out and not opts.metrics:
+        raise StgcnError("test needs --out result.pkl and/or --eval top_k_accuracy; give at least one")
+    if opts.out and Path(opts.out).suffix not in RESULT_SUFFIXES:
+        raise StgcnError(f"--out {opts.out}: unsupported suffix; use one of {', '.join(RESULT_SUFFIXES)}")
+    topk = eval_topk(opts.eval_options)
+    backend = (cfg.get("dist_params") or {}).get("backend")
+    info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
+    device = dist_utils.resolve_device(opts.device, info.local_rank)
+    amp = resolve_amp(opts.amp, cfg.get("fp16"), device, logger)
+
+    model = build_test_model(cfg, checkpoint, logger)
+    dataset = build_data(cfg, "test", model, test_mode=True)
+    num_classes = model.cls_head.num_classes
+    if opts.fuse_conv_bn:
+        from stgcn.models.fuse import fuse_conv_bn
+        model = fuse_conv_bn(model)
+    model = model.to(device)
+    loader, indices = build_eval_loader(dataset, loader_settings(cfg["data"], "test"), info, device,
+                                        opts.batch_size)
+    results = inference(model, loader, indices, len(dataset), device, amp, desc="test",
+                        show_progress=None if info.is_main else False)
+    metrics: OrderedDict = OrderedDict()
+    if info.is_main:
+        if opts.out:
+            print(f"\nwriting results to {opts.out}")
+            dump_results(results, opts.out)
+        if opts.metrics:
+            metrics = evaluate(results, dataset.labels, opts.metrics, topk=topk, logger=logger)
+            for name, value in metrics.items():
+                print(f"{name}: {value:.04f}")
+        if opts.per_class or opts.confusion_matrix is not None:
+            report_classes(results, dataset.labels, num_classes, opts)
+    dist_utils.barrier()
+    return metrics

@@ -1,0 +1,148 @@
+"""The training loop: determinism, kill-and-resume equality, fine-tuning, checkpoints and distributed runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from stgcn.engine import train as train_module
+from stgcn.engine.config import load_config, parse_cfg_options
+from stgcn.engine.train import TrainOptions, parse_checkpoint_config, parse_evaluation, train
+from stgcn.errors import StgcnError
+from stgcn.models.checkpoint import read_checkpoint
+from tests.engine.tiny import free_port, run_command, write_tiny_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_flags():
+    yield
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = False
+
+
+def run_tiny(tmp_path: Path, name: str, options: list[str] = (), **opts) -> train_module.Run:
+    config = write_tiny_config(tmp_path)
+    cfg = load_config(config, parse_cfg_options(list(options)))
+    work_dir = tmp_path / name
+    return train(cfg, TrainOptions(config_path=str(config), work_dir=str(work_dir), device="cpu",
+                                   seed=opts.pop("seed", 0), **opts))
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_gives_bit_identical_weights_whatever_the_worker_count(tmp_path):
+    a = read_checkpoint(run_tiny(tmp_path, "a", deterministic=True).work_dir / "epoch_2.pth")
+    b = read_checkpoint(run_tiny(tmp_path, "b", deterministic=True).work_dir / "epoch_2.pth")
+    assert states_equal(a["state_dict"], b["state_dict"])
+    c = run_tiny(tmp_path, "c", ["data.workers_per_gpu=1"], deterministic=True)
+    assert states_equal(a["state_dict"], read_checkpoint(c.work_dir / "epoch_2.pth")["state_dict"])
+    d = run_tiny(tmp_path, "d", seed=1)
+    assert not states_equal(a["state_dict"], read_checkpoint(d.work_dir / "epoch_2.pth")["state_dict"])
+
+
+def test_killed_and_resumed_run_ends_like_the_uninterrupted_one(tmp_path, monkeypatch):
+    full = run_tiny(tmp_path, "full")
+    save = train_module.save_epoch_checkpoint
+
+    def save_then_die(run, settings):
+        save(run, settings)
+        if run.epoch == 1:
+            raise KeyboardInterrupt  # the process is killed right after epoch 1's checkpoint
+
+    monkeypatch.setattr(train_module, "save_epoch_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_tiny(tmp_path, "killed")
+    monkeypatch.setattr(train_module, "save_epoch_checkpoint", save)
+    killed = tmp_path / "killed"
+    assert not (killed / "epoch_2.pth").exists()
+    resumed = run_tiny(tmp_path, "killed", resume_from=str(killed / "epoch_1.pth"))
+    assert resumed.epoch == 2 and resumed.global_iter == full.global_iter == 4
+    want = read_checkpoint(full.work_dir / "epoch_2.pth")
+    got = read_checkpoint(killed / "epoch_2.pth")
+    assert states_equal(want["state_dict"], got["state_dict"])
+    for p, q in zip(want["optimizer"]["state"].values(), got["optimizer"]["state"].values(), strict=True):
+        assert torch.equal(p["momentum_buffer"], q["momentum_buffer"])
+
+
+def test_checkpoint_files_meta_and_best(tmp_path):
+    run = run_tiny(tmp_path, "w", validate=True)
+    files = sorted(p.name for p in run.work_dir.iterdir() if p.suffix == ".pth")
+    best = [f for f in files if f.startswith("best_top1_acc_epoch_")]
+    assert {"epoch_1.pth", "epoch_2.pth", "latest.pth"} <= set(files) and len(best) == 1
+    latest = run.work_dir / "latest.pth"
+    assert latest.is_symlink() and os.readlink(latest) == "epoch_2.pth"
+    meta = read_checkpoint(run.work_dir / "epoch_2.pth")["meta"]
+    assert meta["epoch"] == 2 and meta["iter"] == 4 and meta["seed"] == 0
+    assert meta["config_name"] == "tiny.py" and meta["work_dir"] == "w"
+    assert meta["config_dict"]["model"]["cls_head"]["num_classes"] == 4
+    assert "model = dict(" in meta["config"] and meta["stgcn_version"]
+    assert set(meta["hook_msgs"]) >= {"last_ckpt", "best_score", "best_ckpt"}
+    best_meta = read_checkpoint(run.work_dir / best[0])["meta"]
+    assert best_meta["hook_msgs"]["best_ckpt"].endswith(best[0])
+
+
+def test_load_from_reinitialises_a_head_of_another_class_count(tmp_path, caplog):
+    source = run_tiny(tmp_path, "src", ["total_epochs=1"])
+    run = run_tiny(tmp_path, "ft", ["total_epochs=1", "model.cls_head.num_classes=6"],
+                   load_from=str(source.work_dir / "epoch_1.pth"))
+    assert run.raw_model.cls_head.num_classes == 6
+    log = next(run.work_dir.glob("*.log")).read_text()
+    assert "re-initialised head" in log or "re-initialise" in log
+
+
+def test_interval_rules_follow_mmcv():
+    settings = parse_evaluation(dict(interval=3, metrics=["top_k_accuracy"]))
+    assert [e for e in range(1, 81) if settings.due(e)][-1] == 78  # the 3D config never evaluates epoch 80
+    assert parse_evaluation(dict(interval=2, start=3)).due(3) and not parse_evaluation(dict(start=3)).due(2)
+    assert parse_checkpoint_config(dict(interval=5)).save_last
+    with pytest.raises(StgcnError, match="unknown metric"):
+        parse_evaluation(dict(metrics=["mAP"]))
+    with pytest.raises(StgcnError, match="unknown keys"):
+        parse_checkpoint_config(dict(intervall=5))
+
+
+def test_nan_loss_stops_with_a_clear_error(tmp_path):
+    with pytest.raises(StgcnError, match="loss is nan"):
+        run_tiny(tmp_path, "nan", ["optimizer.lr=1e30", "total_epochs=1"])
+
+
+def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+              f"--master_port={free_port()}"]
+    return run_command(launch + args, cwd)
+
+
+def test_two_process_gloo_training_and_testing(tmp_path):
+    config = str(write_tiny_config(tmp_path))
+    work = tmp_path / "dist"
+    train_py, test_py = str(ROOT / "tools/train.py"), str(ROOT / "tools/test.py")
+    proc = _torchrun([train_py, config, "--launcher", "pytorch", "--device", "cpu", "--work-dir", str(work),
+                      "--validate", "--seed", "0"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # meta line, then per epoch one train line (16 samples / 2 ranks / batch 8 = 1 iteration) and one val line
+    records = [json.loads(line) for line in next(work.glob("*.log.json")).read_text().splitlines()]
+    assert [r.get("mode") for r in records] == [None, "train", "val", "train", "val"]
+    assert {"top1_acc", "top5_acc", "loss_cls", "loss", "lr", "time", "data_time"} <= set(records[1])
+    assert "Distributed training: True" in next(work.glob("*.log")).read_text()
+    assert len(list(work.glob("*.log"))) == 1  # rank 1 writes no files
+    ckpt = str(work / "epoch_2.pth")
+    one, two = tmp_path / "one.pkl", tmp_path / "two.pkl"
+    # batch 1 (the seed configs' test batch): the same per-sample computation in both runs, so equal bytes
+    single = run_command([sys.executable, test_py, config, ckpt, "--out", str(one), "--device", "cpu",
+                          "--batch-size", "1"], tmp_path)
+    assert single.returncode == 0, single.stderr[-3000:]
+    proc = _torchrun([test_py, config, ckpt, "--out", str(two), "--launcher", "pytorch", "--device", "cpu",
+                      "--eval", "top_k_accuracy", "--batch-size", "1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("top1_acc: ") == 1  # printed by rank 0 only
+    assert one.read_bytes() == two.read_bytes()

@@ -1,0 +1,15 @@
+#!/usr/bin/env python
+"""Test a checkpoint: `python tools/test.py CONFIG CHECKPOINT --eval top_k_accuracy [--out result.pkl]`
+
+Works from a source checkout without installing the package (the repository root goes on sys.path).
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stgcn.commands.test import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

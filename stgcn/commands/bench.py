@@ -1,0 +1,157 @@
+"""`stgcn bench CONFIG`: time the config's model on this machine (random inputs of the config's shape).
+
+Reports milliseconds per batch, samples/s and achieved GFLOP/s for the eval forward (unfused, and
+BN-folded with --fuse-conv-bn), optionally the train step (--train: forward + backward + SGD) and
+autocast (--amp). For a comparison against the reference implementation use
+benchmarks/bench_model.py.
+
+CPU runtime notes (measured, see benchmarks/README.md): on a shared machine start the process with
+OMP_WAIT_POLICY=PASSIVE (it must be set before torch is imported), and --tune-malloc keeps freed
+activation memory in the heap instead of unmapping it, which saves the page faults of every large
+allocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import ctypes.util
+import statistics
+import time
+
+import torch
+
+from stgcn.errors import StgcnError
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
+
+
+def tune_malloc(top_pad_mb: int = 64) -> bool:
+    """Serve large CPU tensors from the glibc heap and keep freed memory mapped.
+
+    glibc hands every allocation above its mmap threshold (at most 32 MiB) a fresh mapping and
+    unmaps it on free, so each large activation is page-faulted in again on every step (measured:
+    a 63 MB tensor costs 22 ms of faults before its first write on this machine). Disabling mmap
+    for malloc and raising the trim threshold makes the freed blocks reusable. Affects the whole
+    process; call it once at start-up. Returns False (and does nothing) off glibc.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    ok = mallopt(_M_MMAP_MAX, 0) == 1
+    ok &= mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    ok &= mallopt(_M_TOP_PAD, top_pad_mb << 20) == 1
+    return bool(ok)
+
+
+def model_flops(model: torch.nn.Module, frames: int, persons: int) -> float:
+    """Forward FLOPs (2 x multiply-adds) of one sample: convolutions + dense graph aggregation."""
+    backbone = model.backbone
+    k, v = backbone.A.shape[0], backbone.A.shape[1]
+    t, macs = frames, 0
+    for block in backbone.st_gcn_networks:
+        c_in, c_out = block.gcn.conv.in_channels, block.gcn.out_channels
+        macs += t * v * c_in * c_out * k + t * k * v * v * c_out
+        conv = block.tcn[2]
+        t = (t + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
+        macs += t * v * c_out * c_out * conv.kernel_size[0]
+        if block.residual_mode == "conv":
+            macs += t * v * c_in * c_out
+    return 2.0 * macs * persons
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="config file (its `model` dict is timed)")
+    parser.add_argument("--checkpoint", help="load these weights first (else random init)")
+    parser.add_argument("--batch-size", type=int, default=1, help="samples per batch (default 1)")
+    parser.add_argument("--frames", type=int, default=300, help="frames T per sample (default 300)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--fuse-conv-bn", action="store_true", help="also time the BN-folded model")
+    parser.add_argument("--train", action="store_true", help="also time a train step")
+    parser.add_argument("--amp", choices=("bf16", "fp16"), help="run under autocast")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    parser.add_argument("--tune-malloc", action="store_true", help="call tune_malloc() first (CPU)")
+
+
+def _timed(fn, device: torch.device, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stgcn import build_model
+    from stgcn.engine.config import load_config
+    from stgcn.models.fuse import fuse_conv_bn
+
+    if args.batch_size < 1 or args.frames < 1 or args.repeats < 1:
+        raise StgcnError("--batch-size, --frames and --repeats must be >= 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise StgcnError("--device cuda: no CUDA device is visible; use --device cpu")
+    if args.tune_malloc and not tune_malloc():
+        print("note: --tune-malloc needs glibc; ignored")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    model = build_model(load_config(args.config)["model"])
+    if args.checkpoint:
+        from stgcn.models.checkpoint import load_checkpoint
+        load_checkpoint(model, args.checkpoint, map_location="cpu", strict=True)
+    model.to(device)
+    n, m = args.batch_size, model.cls_head.num_person
+    x = torch.randn(n, model.backbone.in_channels, args.frames, model.backbone.num_node, m, device=device)
+    labels = torch.randint(0, model.cls_head.num_classes, (n,), device=device)
+    flops = model_flops(model, args.frames, m) * n
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else contextlib.nullcontext
+
+    def forward(module):
+        def fn():
+            with torch.inference_mode(), autocast():
+                module(x)
+        return fn
+
+    rows = []
+    model.eval()
+    rows.append(("eval", _timed(forward(model), device, args.repeats, args.warmup), flops))
+    if args.fuse_conv_bn:
+        fused = fuse_conv_bn(model)
+        rows.append(("eval fused", _timed(forward(fused), device, args.repeats, args.warmup), flops))
+    if args.train:
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            with autocast():
+                logits = model(x)
+            model.loss(logits.float(), labels)["loss_cls"].backward()
+            opt.step()
+        rows.append(("train step", _timed(step, device, args.repeats, args.warmup), 3 * flops))
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"cpu, {torch.get_num_threads()} threads"
+    print(f"{args.config}: batch {n} x T{args.frames} x M{m} on {where}"
+          + (f", autocast {args.amp}" if amp else ""))
+    for name, seconds, work in rows:
+        print(f"  {name:<11} {seconds * 1e3:9.1f} ms/batch  {n / seconds:8.1f} samples/s  "
+              f"{work / seconds / 1e9:7.1f} GFLOP/s")
+    return 0

@@ -28,8 +28,13 @@ BONE_PAIRS = {
                     (10, 9), (11, 5), (12, 11), (13, 12), (14, 0), (15, 0), (16, 14), (17, 15)),
     "coco": ((0, 0), (1, 0), (2, 0), (3, 1), (4, 2), (5, 0), (6, 0), (7, 5), (8, 6), (9, 7), (10, 8),
              (11, 0), (12, 0), (13, 11), (14, 12), (15, 13), (16, 14)),
+    # Kinect v1 (NW-UCLA): each joint points to its neighbour towards shoulder_center (2).
+    "nw-ucla": ((0, 1), (1, 2), (2, 2), (3, 2), (4, 2), (5, 4), (6, 5), (7, 6), (8, 2), (9, 8), (10, 9),
+                (11, 10), (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17), (19, 18)),
 }
 _BONE_ALIASES = {"openpose": "openpose-18", "ntu-rgb+d": "nturgb+d"}
+# Layouts whose third channel is a coordinate (z), never a score.
+_THREE_D = {"nturgb+d", "nw-ucla"}
 
 
 def _require(results: dict, key: str, transform: str) -> object:
@@ -234,8 +239,8 @@ def joint_to_bone(keypoint: np.ndarray, pairs, score_channel: bool) -> np.ndarra
 
 
 class JointToBone:
-    """Joints -> bones on [M, T, V, C] (C = 2 or 3); for openpose/coco with C = 3 the third channel is
-    a score and becomes the mean of the two joints' scores."""
+    """Joints -> bones on [M, T, V, C] (C = 2 or 3); for the 2D layouts (openpose/coco) with C = 3 the
+    third channel is a score and becomes the mean of the two joints' scores; for 3D layouts it is z."""
 
     def __init__(self, dataset: str = "nturgb+d") -> None:
         self.dataset = _BONE_ALIASES.get(dataset, dataset)
@@ -246,7 +251,7 @@ class JointToBone:
         if x.ndim != 4 or x.shape[-1] not in (2, 3) or x.shape[2] <= max(max(p) for p in self.pairs):
             raise StgcnError(f"pipeline: JointToBone({self.dataset!r}) needs [M, T, V, C] with C 2 or 3 "
                              f"and the layout's joints, got shape {x.shape}; put it before FormatGCNInput")
-        scored = x.shape[-1] == 3 and self.dataset != "nturgb+d"
+        scored = x.shape[-1] == 3 and self.dataset not in _THREE_D
         results["keypoint"] = joint_to_bone(x, self.pairs, scored)
         return results
 
@@ -273,9 +278,9 @@ class GenSkeFeat:
 
     def __call__(self, results: dict) -> dict:
         x = _require(results, "keypoint", "GenSkeFeat")
+        scored = "keypoint_score" in results or (x.shape[-1] == 3 and self.dataset not in _THREE_D)
         if "keypoint_score" in results:
             x = np.concatenate([x, results.pop("keypoint_score")[..., None]], axis=-1)
-        scored = x.shape[-1] == 3 and self.dataset != "nturgb+d"
         streams = {"j": x}
         if "b" in self.feats or "bm" in self.feats:
             streams["b"] = joint_to_bone(x, self.pairs, scored)

@@ -346,3 +346,22 @@ def test_seed_pipeline_3d_matches_reference(reference, m, t):
     want = reference.seed_pipeline(s, normalize=False)
     assert x.shape == (3, 300, 25, 2) and np.array_equal(x, want)
     np.testing.assert_array_equal(x[:, t % 300 if t < 300 else 0], x[:, 0])  # looped from frame 0
+
+
+def test_nw_ucla_bones_difference_z_not_average_it():
+    from stgcn.data.transforms import BONE_PAIRS, GenSkeFeat
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 5, 20, 3)).astype(np.float32)
+    out = GenSkeFeat(dataset="nw-ucla", feats=["b"])({"keypoint": x.copy()})["keypoint"]
+    for child, parent in BONE_PAIRS["nw-ucla"]:
+        np.testing.assert_allclose(out[..., child, :], x[..., child, :] - x[..., parent, :], atol=1e-6)
+
+
+def test_2d_scores_merged_by_gen_ske_feat_are_averaged():
+    from stgcn.data.transforms import GenSkeFeat
+
+    kp = np.ones((1, 2, 17, 2), np.float32)
+    score = np.full((1, 2, 17), 0.5, np.float32)
+    out = GenSkeFeat(dataset="coco", feats=["b"])({"keypoint": kp, "keypoint_score": score})["keypoint"]
+    assert out.shape[-1] == 3 and np.allclose(out[..., 2], 0.5) and np.allclose(out[..., :2], 0)

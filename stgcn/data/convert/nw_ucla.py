@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from stgcn.data.convert import Summary, annotation_file
+from stgcn.data.transforms import BONE_PAIRS
 from stgcn.errors import StgcnError
+from stgcn.graph import LAYOUTS
 from stgcn.progress import Progress
 
 NUM_JOINTS = 20
@@ -33,19 +35,10 @@ IMG_SHAPE = (480, 640)
 CLASS_NAMES = ("pick up with one hand", "pick up with two hands", "drop trash", "walk around",
                "sit down", "stand up", "donning", "doffing", "throw", "carry")
 
-# Kinect v1 joints: 0 hip_center 1 spine 2 shoulder_center 3 head 4-7 left arm (shoulder, elbow,
-# wrist, hand) 8-11 right arm 12-15 left leg (hip, knee, ankle, foot) 16-19 right leg. Centre = 2
-# (shoulder_center), the Kinect v1 counterpart of the ntu-rgb+d centre (spine_shoulder).
-NW_UCLA_LAYOUT = dict(
-    num_node=NUM_JOINTS,
-    edges=[(0, 1), (1, 2), (2, 3), (2, 4), (4, 5), (5, 6), (6, 7), (2, 8), (8, 9), (9, 10),
-           (10, 11), (0, 12), (12, 13), (13, 14), (14, 15), (0, 16), (16, 17), (17, 18), (18, 19)],
-    center=2,
-)
-# JointToBone: bone[v1] = joint[v1] - joint[v2], v2 the neighbour of v1 towards the centre joint 2.
-NW_UCLA_BONE_PAIRS = ((0, 1), (1, 2), (2, 2), (3, 2), (4, 2), (5, 4), (6, 5), (7, 6), (8, 2), (9, 8),
-                      (10, 9), (11, 10), (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16),
-                      (18, 17), (19, 18))
+# The 20-joint Kinect v1 skeleton lives with the other layouts; re-exported here for convenience.
+NW_UCLA_LAYOUT = dict(num_node=LAYOUTS["nw-ucla"].num_node, edges=list(LAYOUTS["nw-ucla"].edges),
+                      center=LAYOUTS["nw-ucla"].center)
+NW_UCLA_BONE_PAIRS = BONE_PAIRS["nw-ucla"]
 
 ACTION_IDS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)  # the aXX of labels 1..10 (ids 7 and 10 do not exist)
 _NAME = re.compile(r"a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})")

@@ -1,5 +1,6 @@
-"""`stgcn test CONFIG CHECKPOINT` / `tools/test.py`: mmaction2 0.x's tools/test.py flags (SPEC 1.10), plus
---device, --amp, --batch-size, --per-class and --confusion-matrix.
+"""`stgcn test CONFIG CHECKPOINT` / `tools/test.py`: mmaction2 0.x's tools/test.py flags, plus --device,
+--amp, --batch-size, --per-class and --confusion-matrix. `--out result.pkl` holds one float32 logit array
+per sample, in dataset order.
 
 `tools/test.py CHECKPOINT --eval ...` (no config) rebuilds everything from the config saved in the
 checkpoint by `tools/train.py`.

@@ -1,5 +1,6 @@
-"""`stgcn train CONFIG` / `tools/train.py CONFIG`: every flag of mmaction2 0.x's tools/train.py (SPEC 1.9),
-plus --load-from, --device and --amp."""
+"""`stgcn train CONFIG` / `tools/train.py CONFIG`: every flag of mmaction2 0.x's tools/train.py, plus
+--load-from, --device and --amp. Writes work_dir/{epoch_N,latest,best_top1_acc_epoch_N}.pth, the
+{timestamp}.log and .log.json logs and the resolved config."""
 
 from __future__ import annotations
 

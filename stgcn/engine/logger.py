@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 import stgcn
+from stgcn.errors import StgcnError
 
 LOG_FORMAT = "%(asctime)s - stgcn - %(levelname)s - %(message)s"
 
@@ -95,6 +96,17 @@ def collect_env() -> OrderedDict:
 
 def env_text(env: OrderedDict) -> str:
     return "\n".join(f"{k}: {v}" for k, v in env.items())
+
+
+def parse_log_config(log_config: dict | None) -> tuple[int, bool, list[str]]:
+    """(interval, TensorBoard wanted, unsupported hook types) from `log_config`."""
+    log_config = log_config or {}
+    interval = log_config.get("interval", 10)
+    if not isinstance(interval, int) or interval < 1:
+        raise StgcnError(f"log_config.interval must be a positive int, got {interval!r}")
+    kinds = [h.get("type") for h in log_config.get("hooks", []) if isinstance(h, dict)]
+    ignored = [k for k in kinds if k not in ("TextLoggerHook", "TensorboardLoggerHook")]
+    return interval, "TensorboardLoggerHook" in kinds, ignored
 
 
 def _round(value):

@@ -4,6 +4,8 @@
   break the way mmaction2's did on the same numpy).
 * `mean_class_accuracy`: the mean of per-class recall over the *union* of predicted and true labels; a
   class that is predicted but never the ground truth counts with accuracy 0.
+
+`parse_evaluation` reads the config's `evaluation=dict(interval, metrics, ...)` section (mmcv EvalHook).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -145,3 +148,67 @@ def evaluate(results, labels, metrics: str | Sequence[str] = ("top_k_accuracy",)
             if logger is not None:
                 logger.info(f"\nmean_acc\t{out['mean_class_accuracy']:.4f}")
     return out
+
+
+# the `evaluation` config section ---------------------------------------------------------------------
+
+def eval_topk(eval_options: dict | None) -> tuple[int, ...]:
+    """top-k from `--eval-options topk=1,5` or `metric_options.top_k_accuracy.topk`; default (1, 5)."""
+    options = dict(eval_options or {})
+    topk = options.pop("topk", None)
+    metric_options = options.pop("metric_options", None) or {}
+    if options:
+        raise StgcnError(f"--eval-options: unknown keys {sorted(options)}; valid: topk, metric_options")
+    topk = metric_options.get("top_k_accuracy", {}).get("topk", topk)
+    if topk is None:
+        return (1, 5)
+    return (topk,) if isinstance(topk, int) else tuple(topk)
+
+
+@dataclass
+class EvalSettings:
+    interval: int = 1
+    start: int | None = None
+    metrics: list[str] = field(default_factory=lambda: ["top_k_accuracy"])
+    topk: tuple[int, ...] = (1, 5)
+    save_best: str | None = "auto"
+    rule: str | None = None
+
+    def due(self, epoch: int) -> bool:
+        """mmcv's EvalHook: every `interval` epochs (counted from `start` when given)."""
+        if self.start is None:
+            return epoch % self.interval == 0
+        return epoch >= self.start and (epoch - self.start) % self.interval == 0
+
+
+_EVAL_KEYS = {"interval", "start", "metrics", "metric", "metric_options", "topk", "save_best", "rule",
+              "by_epoch", "gpu_collect", "tmpdir", "broadcast_bn_buffer"}
+
+
+def parse_evaluation(evaluation: dict | None) -> EvalSettings:
+    cfg = dict(evaluation or {})
+    unknown = sorted(set(cfg) - _EVAL_KEYS)
+    if unknown:
+        raise StgcnError(f"evaluation: unknown keys {unknown}; valid: {', '.join(sorted(_EVAL_KEYS))}")
+    if cfg.get("by_epoch", True) is not True:
+        raise StgcnError("evaluation.by_epoch=False is not supported; evaluate by epoch")
+    metrics = cfg.get("metrics", cfg.get("metric", ["top_k_accuracy"]))
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    for metric in metrics:
+        if metric not in METRICS:
+            raise StgcnError(f"evaluation.metrics: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+    interval = cfg.get("interval", 1)
+    if not isinstance(interval, int) or interval < 1:
+        raise StgcnError(f"evaluation.interval must be a positive int, got {interval!r}")
+    rule = cfg.get("rule")
+    if rule not in (None, "greater", "less"):
+        raise StgcnError(f"evaluation.rule must be 'greater' or 'less', got {rule!r}")
+    topk = eval_topk({k: cfg[k] for k in ("topk", "metric_options") if k in cfg})
+    keys = [f"top{k}_acc" for k in topk] * ("top_k_accuracy" in metrics)
+    keys += ["mean_class_accuracy"] * ("mean_class_accuracy" in metrics)
+    save_best = cfg.get("save_best", "auto")
+    if save_best not in (None, "auto", *keys):
+        raise StgcnError(f"evaluation.save_best={save_best!r} is not a computed metric; use 'auto', None or "
+                         f"one of {', '.join(keys)}")
+    return EvalSettings(interval=interval, start=cfg.get("start"), metrics=metrics, topk=topk,
+                        save_best=save_best, rule=rule)

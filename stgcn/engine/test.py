@@ -22,7 +22,7 @@ from torch import nn
 from stgcn.engine import dist as dist_utils
 from stgcn.engine.config import write_atomic
 from stgcn.engine.dist import build_eval_loader, loader_settings
-from stgcn.engine.metrics import confusion_matrix, evaluate, per_class_accuracy
+from stgcn.engine.metrics import confusion_matrix, eval_topk, evaluate, per_class_accuracy
 from stgcn.errors import StgcnError
 from stgcn.progress import Progress
 
@@ -84,19 +84,6 @@ def dump_results(results: list, path: str | Path) -> Path:
     else:
         data = pickle.dumps([np.asarray(r, dtype=np.float32) for r in results], protocol=4)
     return write_atomic(path, data)
-
-
-def eval_topk(eval_options: dict | None) -> tuple[int, ...]:
-    """top-k from `--eval-options topk=1,5` or `metric_options.top_k_accuracy.topk`; default (1, 5)."""
-    options = dict(eval_options or {})
-    topk = options.pop("topk", None)
-    metric_options = options.pop("metric_options", None) or {}
-    if options:
-        raise StgcnError(f"--eval-options: unknown keys {sorted(options)}; valid: topk, metric_options")
-    topk = metric_options.get("top_k_accuracy", {}).get("topk", topk)
-    if topk is None:
-        return (1, 5)
-    return (topk,) if isinstance(topk, int) else tuple(topk)
 
 
 @dataclass

@@ -35,9 +35,18 @@ from stgcn.engine.dist import (
     loader_settings,
     set_random_seed,
 )
-from stgcn.engine.logger import LogBuffer, RunLog, collect_env, env_text, get_logger, stgcn_version, timestamp
-from stgcn.engine.metrics import METRICS, evaluate
-from stgcn.engine.test import autocast, build_data, dump_results, eval_topk, inference, resolve_amp
+from stgcn.engine.logger import (
+    LogBuffer,
+    RunLog,
+    collect_env,
+    env_text,
+    get_logger,
+    parse_log_config,
+    stgcn_version,
+    timestamp,
+)
+from stgcn.engine.metrics import EvalSettings, evaluate, parse_evaluation
+from stgcn.engine.test import autocast, build_data, dump_results, inference, resolve_amp
 from stgcn.errors import StgcnError
 
 
@@ -63,49 +72,6 @@ class TrainOptions:
 # config sections ------------------------------------------------------------------------------------------
 
 @dataclass
-class EvalSettings:
-    interval: int = 1
-    start: int | None = None
-    metrics: list[str] = field(default_factory=lambda: ["top_k_accuracy"])
-    topk: tuple[int, ...] = (1, 5)
-    save_best: str | None = "auto"
-    rule: str | None = None
-
-    def due(self, epoch: int) -> bool:
-        """mmcv's EvalHook: every `interval` epochs (counted from `start` when given)."""
-        if self.start is None:
-            return epoch % self.interval == 0
-        return epoch >= self.start and (epoch - self.start) % self.interval == 0
-
-
-_EVAL_KEYS = {"interval", "start", "metrics", "metric", "metric_options", "topk", "save_best", "rule",
-              "by_epoch", "gpu_collect", "tmpdir", "broadcast_bn_buffer"}
-
-
-def parse_evaluation(evaluation: dict | None) -> EvalSettings:
-    cfg = dict(evaluation or {})
-    unknown = sorted(set(cfg) - _EVAL_KEYS)
-    if unknown:
-        raise StgcnError(f"evaluation: unknown keys {unknown}; valid: {', '.join(sorted(_EVAL_KEYS))}")
-    if cfg.get("by_epoch", True) is not True:
-        raise StgcnError("evaluation.by_epoch=False is not supported; evaluate by epoch")
-    metrics = cfg.get("metrics", cfg.get("metric", ["top_k_accuracy"]))
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    for metric in metrics:
-        if metric not in METRICS:
-            raise StgcnError(f"evaluation.metrics: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
-    interval = cfg.get("interval", 1)
-    if not isinstance(interval, int) or interval < 1:
-        raise StgcnError(f"evaluation.interval must be a positive int, got {interval!r}")
-    rule = cfg.get("rule")
-    if rule not in (None, "greater", "less"):
-        raise StgcnError(f"evaluation.rule must be 'greater' or 'less', got {rule!r}")
-    options = {k: cfg[k] for k in ("topk", "metric_options") if k in cfg}
-    return EvalSettings(interval=interval, start=cfg.get("start"), metrics=metrics, topk=eval_topk(options),
-                        save_best=cfg.get("save_best", "auto"), rule=rule)
-
-
-@dataclass
 class CheckpointSettings:
     interval: int = 1
     save_optimizer: bool = True
@@ -128,19 +94,6 @@ def parse_checkpoint_config(checkpoint_config: dict | None) -> CheckpointSetting
     if not isinstance(settings.interval, int) or settings.interval < 1:
         raise StgcnError(f"checkpoint_config.interval must be a positive int, got {settings.interval!r}")
     return settings
-
-
-def _log_interval(cfg: dict, logger: logging.Logger) -> tuple[int, bool]:
-    """(interval, tensorboard wanted) from `log_config`."""
-    log_config = cfg.get("log_config") or {}
-    interval = log_config.get("interval", 10)
-    if not isinstance(interval, int) or interval < 1:
-        raise StgcnError(f"log_config.interval must be a positive int, got {interval!r}")
-    kinds = [h.get("type") for h in log_config.get("hooks", []) if isinstance(h, dict)]
-    for kind in kinds:
-        if kind not in ("TextLoggerHook", "TensorboardLoggerHook"):
-            logger.warning(f"log_config.hooks: {kind} is not supported; the text and JSON logs are always on")
-    return interval, "TensorboardLoggerHook" in kinds
 
 
 # the run --------------------------------------------------------------------------------------------------
@@ -294,8 +247,6 @@ def validate(run: Run, dataset, settings: EvalSettings) -> None:
         run.log.val(run.epoch, len(loader), lr, metrics, run.global_iter)
         key = next(iter(metrics)) if settings.save_best == "auto" else settings.save_best
         if key is not None:
-            if key not in metrics:
-                raise StgcnError(f"evaluation.save_best={key!r} is not among the metrics {list(metrics)}")
             greater = settings.rule != "less" if settings.rule else "loss" not in key
             hook_msgs = run.meta["hook_msgs"]
             best = hook_msgs.get("best_score", -math.inf if greater else math.inf)
@@ -333,6 +284,11 @@ def _load_weights(run: Run, path: str, resume: bool) -> None:
         run.scaler.load_state_dict(meta["amp_scaler"])
     run.epoch = int(meta.get("epoch", 0))
     run.global_iter = int(meta.get("iter", 0))
+    expected = run.epoch * run.schedule.iters_per_epoch
+    if run.global_iter != expected:  # another batch size or world size than the interrupted run
+        run.logger.warning(f"{path}: {run.global_iter} iterations for {run.epoch} epochs, but this run has "
+                           f"{run.schedule.iters_per_epoch} per epoch; continuing from iteration {expected}")
+        run.global_iter = expected
     run.meta["hook_msgs"].update(meta.get("hook_msgs") or {})
     run.logger.info(f"resumed epoch {run.epoch}, iter {run.global_iter}")
 
@@ -363,9 +319,60 @@ def test_after_training(run: Run, which: str, eval_settings: EvalSettings) -> No
             run.logger.info(f"{name}: {value:.04f}")
 
 
+def check_runtime_keys(cfg: dict, source: str) -> list[str]:
+    """Reject what this runtime cannot honour; returns warnings for what it ignores."""
+    if not isinstance(cfg.get("total_epochs"), int) or cfg["total_epochs"] < 1:
+        raise StgcnError(f"{source}: total_epochs must be a positive int; add e.g. total_epochs = 80")
+    for key in ("momentum_config", "precise_bn", "omnisource", "multigrid", "custom_hooks"):
+        if cfg.get(key):
+            raise StgcnError(f"{source}: '{key}' is not supported; remove it")
+    for key in ("model", "data", "optimizer"):
+        if not isinstance(cfg.get(key), dict):
+            raise StgcnError(f"{source}: '{key}' is missing or not a dict; see the configs/ examples")
+    notes = []
+    if cfg.get("workflow", [("train", 1)]) not in ([("train", 1)], [["train", 1]]):
+        notes.append("workflow entries other than ('train', 1) are ignored; use --validate to evaluate")
+    return notes
+
+
+def _seeds(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo) -> tuple[int, int]:
+    """(the run's seed, this rank's seed): --seed, else the config's, else random from rank 0."""
+    seed = opts.seed if opts.seed is not None else cfg.get("seed")
+    if seed is None:
+        seed = dist_utils.broadcast_object(int(np.random.randint(2**31)))
+    return seed, seed + info.rank if opts.diff_seed else seed
+
+
+def _wrap(raw_model: nn.Module, info: dist_utils.DistInfo, device: torch.device, cfg: dict) -> nn.Module:
+    if not info.distributed:
+        return raw_model
+    # 1x1 conv gradients come back channels-last: the same memory order as the parameter, only the
+    # strides of the size-1 dims differ, so DDP's layout warning does not apply
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    return nn.parallel.DistributedDataParallel(
+        raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
+        find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
+
+
+def _grad_scaler(amp: torch.dtype | None, fp16_cfg: dict | None) -> torch.amp.GradScaler | None:
+    """fp16 needs loss scaling (dynamic, or starting from `fp16 = dict(loss_scale=512.)`); bf16 does not."""
+    if amp != torch.float16:
+        return None
+    loss_scale = (fp16_cfg or {}).get("loss_scale", "dynamic")
+    scale = float(loss_scale) if isinstance(loss_scale, (int, float)) else 2.0**16
+    return torch.amp.GradScaler("cuda", init_scale=scale)
+
+
 def train(cfg: dict, opts: TrainOptions) -> Run:
     """Train as `tools/train.py` does; returns the finished run (its model, epoch and best score)."""
     from stgcn import build_model
+
+    notes = check_runtime_keys(cfg, opts.config_path)
+    log_interval, tensorboard, ignored = parse_log_config(cfg.get("log_config"))
+    eval_settings = parse_evaluation(cfg.get("evaluation"))
+    ckpt_settings = parse_checkpoint_config(cfg.get("checkpoint_config"))
+    notes += [f"log_config.hooks: {kind} is not supported; the text and JSON logs are always on"
+              for kind in ignored]
 
     backend = (cfg.get("dist_params") or {}).get("backend")
     info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
@@ -383,57 +390,32 @@ def train(cfg: dict, opts: TrainOptions) -> Run:
     logger.info(f"Environment info:\n{dash}\n{env}\n{dash}\n")
     logger.info(f"Distributed training: {info.distributed}")
     logger.info(f"Config:\n{config_to_text(cfg)}")
-
-    seed = opts.seed if opts.seed is not None else cfg.get("seed")
-    if seed is None:
-        seed = dist_utils.broadcast_object(int(np.random.randint(2**31)))
-    rank_seed = seed + info.rank if opts.diff_seed else seed
+    for note in notes:
+        logger.warning(note)
+    seed, rank_seed = _seeds(cfg, opts, info)
     logger.info(f"Set random seed to {rank_seed}, deterministic: {opts.deterministic}")
     set_random_seed(rank_seed, opts.deterministic)
     if cfg.get("cudnn_benchmark") and not opts.deterministic:
         torch.backends.cudnn.benchmark = True
 
-    if "total_epochs" not in cfg:
-        raise StgcnError(f"{opts.config_path}: total_epochs is missing; add e.g. total_epochs = 80")
-    for key, value in cfg.items():
-        if key in ("momentum_config", "precise_bn", "omnisource", "multigrid", "custom_hooks") and value:
-            raise StgcnError(f"{opts.config_path}: '{key}' is not supported; remove it")
-    if cfg.get("workflow", [("train", 1)]) not in ([("train", 1)], [["train", 1]]):
-        logger.warning("workflow entries other than ('train', 1) are ignored; use --validate to evaluate")
-    log_interval, tensorboard = _log_interval(cfg, logger)
-    eval_settings = parse_evaluation(cfg.get("evaluation"))
-    ckpt_settings = parse_checkpoint_config(cfg.get("checkpoint_config"))
-
     raw_model = build_model(cfg["model"]).to(device)
     train_set = build_data(cfg, "train", raw_model, test_mode=False)
     val_set = build_data(cfg, "val", raw_model, test_mode=True) if opts.validate else None
     loader = build_train_loader(train_set, loader_settings(cfg["data"], "train"), info, seed, device)
-    model = raw_model
-    if info.distributed:
-        # 1x1 conv gradients come back channels-last: the same memory order as the parameter, only the
-        # strides of the size-1 dims differ, so DDP's layout warning does not apply
-        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-        model = nn.parallel.DistributedDataParallel(
-            raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
-            find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
     optimizer = optim.build_optimizer(raw_model, cfg["optimizer"])
-    max_epochs = int(cfg["total_epochs"])
+    max_epochs = cfg["total_epochs"]
     schedule = optim.build_lr_schedule(cfg.get("lr_config") or {"policy": "fixed"}, max_epochs, len(loader))
     amp = resolve_amp(opts.amp, cfg.get("fp16"), device, logger)
-    scaler = None
-    if amp == torch.float16:
-        loss_scale = (cfg.get("fp16") or {}).get("loss_scale", "dynamic")
-        scale = float(loss_scale) if isinstance(loss_scale, (int, float)) else 2.0**16
-        scaler = torch.amp.GradScaler("cuda", init_scale=scale)
     meta = {"env_info": env, "seed": rank_seed, "config_name": Path(opts.config_path).name,
             "work_dir": work_dir.name, "hook_msgs": {}, "stgcn_version": stgcn_version(),
             "config": config_to_text(cfg), "config_dict": cfg}
-    json_path = work_dir / f"{stamp}.log.json"
-    run_log = RunLog(logger, json_path, info.rank, work_dir / "tf_logs" if tensorboard else None)
+    run_log = RunLog(logger, work_dir / f"{stamp}.log.json", info.rank,
+                     work_dir / "tf_logs" if tensorboard else None)
     run = Run(cfg=cfg, opts=opts, info=info, device=device, work_dir=work_dir, logger=logger, log=run_log,
-              model=model, raw_model=raw_model, optimizer=optimizer, schedule=schedule,
-              grad_clip=optim.build_grad_clip(cfg.get("optimizer_config")), amp=amp, scaler=scaler, meta=meta,
-              max_epochs=max_epochs, log_interval=log_interval)
+              model=_wrap(raw_model, info, device, cfg), raw_model=raw_model, optimizer=optimizer,
+              schedule=schedule, grad_clip=optim.build_grad_clip(cfg.get("optimizer_config")), amp=amp,
+              scaler=_grad_scaler(amp, cfg.get("fp16")), meta=meta, max_epochs=max_epochs,
+              log_interval=log_interval)
 
     resume_from = opts.resume_from or cfg.get("resume_from")
     load_from = opts.load_from or cfg.get("load_from")

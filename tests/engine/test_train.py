@@ -13,7 +13,8 @@ import torch
 
 from stgcn.engine import train as train_module
 from stgcn.engine.config import load_config, parse_cfg_options
-from stgcn.engine.train import TrainOptions, parse_checkpoint_config, parse_evaluation, train
+from stgcn.engine.metrics import parse_evaluation
+from stgcn.engine.train import TrainOptions, parse_checkpoint_config, train
 from stgcn.errors import StgcnError
 from stgcn.models.checkpoint import read_checkpoint
 from tests.engine.tiny import free_port, run_command, write_tiny_config
@@ -100,6 +101,13 @@ def test_load_from_reinitialises_a_head_of_another_class_count(tmp_path, caplog)
     assert "re-initialised head" in log or "re-initialise" in log
 
 
+def test_bf16_autocast_on_cpu_trains_float32_weights(tmp_path):
+    run = run_tiny(tmp_path, "amp", ["total_epochs=1"], amp="bf16")
+    state = read_checkpoint(run.work_dir / "epoch_1.pth")["state_dict"]
+    assert run.amp == torch.bfloat16 and state["cls_head.fc.weight"].dtype == torch.float32
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
 def test_interval_rules_follow_mmcv():
     settings = parse_evaluation(dict(interval=3, metrics=["top_k_accuracy"]))
     assert [e for e in range(1, 81) if settings.due(e)][-1] == 78  # the 3D config never evaluates epoch 80
@@ -109,6 +117,10 @@ def test_interval_rules_follow_mmcv():
         parse_evaluation(dict(metrics=["mAP"]))
     with pytest.raises(StgcnError, match="unknown keys"):
         parse_checkpoint_config(dict(intervall=5))
+    options = dict(metric_options=dict(top_k_accuracy=dict(topk=(1, 3))), save_best="top3_acc")
+    assert parse_evaluation(options).topk == (1, 3)
+    with pytest.raises(StgcnError, match="one of top1_acc, top5_acc"):
+        parse_evaluation(dict(save_best="acc"))
 
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path):

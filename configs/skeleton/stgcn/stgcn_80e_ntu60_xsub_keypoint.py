@@ -1,6 +1,6 @@
 # ST-GCN on NTU RGB+D 60 cross-subject, 2D HRNet keypoints (coco layout, 17 joints).
 # Top-1 86.91 in mmaction2 0.x (2 GPUs x 16 = batch 32).
-# mmaction2 0.x recipe (SPEC 1.1): loop-padded 300-frame clips, SGD + step LR, 80 epochs.
+# mmaction2 0.x recipe, unchanged: loop-padded 300-frame clips, SGD + step LR, 80 epochs.
 model = dict(
     type='SkeletonGCN',
     backbone=dict(

@@ -1,6 +1,6 @@
 # ST-GCN on NTU RGB+D 60 cross-subject, 3D Kinect joints (ntu-rgb+d layout, 25 joints). Top-1 84.61 in
 # mmaction2 0.x (1 GPU x 32).
-# mmaction2 0.x recipe (SPEC 1.1): loop-padded 300-frame clips, SGD + step LR, 80 epochs.
+# mmaction2 0.x recipe, unchanged: loop-padded 300-frame clips, SGD + step LR, 80 epochs.
 model = dict(
     type='SkeletonGCN',
     backbone=dict(

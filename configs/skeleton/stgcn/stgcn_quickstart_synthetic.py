@@ -5,7 +5,8 @@
 #   python tools/train.py configs/skeleton/stgcn/stgcn_quickstart_synthetic.py --validate --seed 0
 #   python tools/test.py configs/skeleton/stgcn/stgcn_quickstart_synthetic.py \
 #       work_dirs/stgcn_quickstart_synthetic/latest.pth --eval top_k_accuracy mean_class_accuracy
-# About 2-3 minutes on a 2-core CPU; chance level is 10% top-1.
+# About 5 CPU-minutes (under 8 minutes on a busy 2-core machine); chance level is 10% top-1, the
+# final checkpoint reaches about 90%.
 model = dict(
     type='SkeletonGCN',
     backbone=dict(

@@ -12,12 +12,12 @@ import importlib
 import io
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from stgcn.errors import StgcnError
+from stgcn.fileio import atomic_open
 
 # (module, name) pairs admitted verbatim; module names are spelled the numpy 2.x way, numpy 1.x
 # `numpy.core.*` names are mapped onto them first.
@@ -114,17 +114,6 @@ def loads_pickle(data: bytes, source: str = "<bytes>") -> object:
 
 
 def dump_pickle(obj: object, path: str | os.PathLike, protocol: int = 4) -> None:
-    """Write `obj` as a pickle atomically: a temp file in the same directory, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(obj, f, protocol=protocol)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write `obj` as a pickle atomically (`stgcn.fileio.atomic_open`)."""
+    with atomic_open(path) as f:
+        pickle.dump(obj, f, protocol=protocol)

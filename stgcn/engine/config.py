@@ -19,11 +19,11 @@ import copy
 import difflib
 import os
 import runpy
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from stgcn.errors import StgcnError
+from stgcn.fileio import write_atomic
 
 KNOWN_KEYS = frozenset({
     # model, data and schedule
@@ -316,25 +316,3 @@ def config_to_text(cfg: dict) -> str:
 def dump_config(cfg: dict, path: str | os.PathLike) -> Path:
     """Write the resolved config as a loadable Python file, atomically."""
     return write_atomic(path, config_to_text(cfg).encode("utf-8"))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to a temp file beside `path`, then rename it over `path` (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

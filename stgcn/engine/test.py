@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from stgcn.engine import dist as dist_utils
-from stgcn.engine.config import write_atomic
 from stgcn.engine.dist import build_eval_loader, loader_settings
 from stgcn.engine.metrics import confusion_matrix, eval_topk, evaluate, per_class_accuracy
 from stgcn.errors import StgcnError
+from stgcn.fileio import write_atomic
 from stgcn.progress import Progress
 
 RESULT_SUFFIXES = (".pkl", ".pickle", ".json")

@@ -48,6 +48,7 @@ from stgcn.engine.logger import (
 from stgcn.engine.metrics import EvalSettings, evaluate, parse_evaluation
 from stgcn.engine.test import autocast, build_data, dump_results, inference, resolve_amp
 from stgcn.errors import StgcnError
+from stgcn.fileio import copy_atomic
 
 
 @dataclass
@@ -200,8 +201,6 @@ def _meta(run: Run) -> dict:
 
 def _point_latest(work_dir: Path, target: str) -> None:
     """`latest.pth` -> `target`: a relative symlink, or a copy where links are unavailable; atomic."""
-    from stgcn.models.checkpoint import atomic_torch_save, read_checkpoint
-
     tmp = work_dir / f".latest.pth.{os.getpid()}.tmp"
     try:
         tmp.unlink(missing_ok=True)
@@ -209,7 +208,7 @@ def _point_latest(work_dir: Path, target: str) -> None:
         os.replace(tmp, work_dir / "latest.pth")
     except OSError:
         tmp.unlink(missing_ok=True)
-        atomic_torch_save(read_checkpoint(work_dir / target), work_dir / "latest.pth")
+        copy_atomic(work_dir / target, work_dir / "latest.pth")
 
 
 def save_epoch_checkpoint(run: Run, settings: CheckpointSettings) -> None:

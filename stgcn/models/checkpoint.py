@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from stgcn.errors import StgcnError
+from stgcn.fileio import atomic_open
 
 HEAD_KEYS = ("cls_head.fc.weight", "cls_head.fc.bias")
 
@@ -159,16 +159,5 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None,
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as f:
+        torch.save(obj, f)

@@ -1,13 +1,18 @@
 """ST-GCN (Yan et al., AAAI 2018) with mmaction2 0.x's module and state-dict names.
 
 Same maths as mmaction2 0.x's ``STGCN`` / ``STGCNHead`` / ``SkeletonGCN`` operation for
-operation, laid out for speed: activations stay in channels-last memory, ``(N*M, C, T, V)``
-with ``C`` innermost, so that
+operation, laid out for speed: activations and conv weights stay in channels-last memory,
+``(N*M, C, T, V)`` with ``C`` innermost, so that
 
-* the 1x1 graph convolution is one GEMM over ``(N*M*T*V, C_in)`` rows,
-* its output, ordered ``(v, k, c)`` per frame, is aggregated over joints and partitions by one
-  batched matmul with the ``(V*K, V)`` adjacency (no permute, no ``.contiguous()`` copy),
+* the 1x1 graph convolution is one oneDNN/cuDNN convolution over ``(N*M*T*V, C_in)`` rows (on
+  CPU oneDNN's fp32 GEMM is ~2x MKL's ``F.linear`` here),
+* the aggregation over joints and partitions is one batched matmul per block against the
+  expanded adjacency, on the narrower side of the block (see ConvTemporalGraphical), with no
+  permute or ``.contiguous()`` copy,
 * the 9x1 temporal convolutions and BatchNorms run on oneDNN/cuDNN's channels-last kernels.
+
+benchmarks/README.md has the measurements behind each choice; ``stgcn.models.fuse`` is the
+BN-folded inference path.
 
 Shapes: input ``(N, C, T, V, M)``; backbone output ``(N*M, 256, T/4, V)``; logits ``(N, classes)``.
 """

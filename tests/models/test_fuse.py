@@ -91,3 +91,21 @@ def test_fused_state_moves_with_to():
     assert all(b.dtype == torch.float64 for b in fused.buffers())
     x = pipeline_like_input(1, 12, 17, 2).double()
     assert fused(x).dtype == torch.float64
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "distance"])
+def test_other_partition_strategies_match_reference(reference, strategy):
+    """K = 1 and K = 2 partitions through both the aggregate-first and the conv-first blocks."""
+    ref = reference.Reference(60, 3, "coco", strategy)
+    randomize(ref, seed=5)
+    cfg = model_cfg("coco")
+    cfg["backbone"]["graph_cfg"]["strategy"] = strategy
+    ours = stgcn.build_model(cfg)
+    ours.load_state_dict(ref.state_dict())
+    ours.eval()
+    ref.eval()
+    x = pipeline_like_input(2, 20, 17, 2, seed=6)
+    with torch.no_grad():
+        want = ref(x)
+        assert _rel(ours(x), want) <= 1e-5
+        assert _rel(fuse_conv_bn(ours)(x), want) <= 1e-5

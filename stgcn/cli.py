@@ -20,7 +20,6 @@ COMMANDS = {
     "validate": ("stgcn.commands.validate", "check an annotation file and summarise it"),
     "pack": ("stgcn.commands.pack", "pack an annotation file into memory-mapped storage"),
     "ensemble": ("stgcn.commands.ensemble", "fuse the scores of several streams (joint, bone, ...)"),
-    "export": ("stgcn.commands.export", "export a checkpoint to ONNX or TorchScript"),
     "bench": ("stgcn.commands.bench", "time inference of a config on this machine"),
 }
 
@@ -32,12 +31,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:
-                raise
-            continue  # a command not shipped in this build
+        module = importlib.import_module(module_name)
         modules[name] = module
         doc = (module.__doc__ or help_text).strip()
         module.add_arguments(sub.add_parser(name, help=help_text, description=doc,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import warnings
 
+from stgcn.commands import tool_main
 from stgcn.engine.config import load_config, merge_cfg_options, parse_cfg_options
 from stgcn.engine.dist import LAUNCHERS
 from stgcn.engine.metrics import METRICS
@@ -102,12 +102,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of tools/test.py: parse, run, print user errors on one line (exit 2)."""
-    parser = argparse.ArgumentParser(description="Test (and evaluate) an ST-GCN checkpoint")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except StgcnError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Entry point of tools/test.py."""
+    return tool_main("Test (and evaluate) an ST-GCN checkpoint", add_arguments, run, argv)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import warnings
 from pathlib import Path
 
+from stgcn.commands import tool_main
 from stgcn.engine.config import load_config, parse_cfg_options
 from stgcn.engine.dist import LAUNCHERS
-from stgcn.errors import StgcnError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,12 +84,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of tools/train.py: parse, run, print user errors on one line (exit 2)."""
-    parser = argparse.ArgumentParser(description="Train an ST-GCN skeleton action recognizer")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except StgcnError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Entry point of tools/train.py."""
+    return tool_main("Train an ST-GCN skeleton action recognizer", add_arguments, run, argv)

@@ -13,12 +13,11 @@ center=c)`` with 0-based joint indices.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 import numpy as np
 
-from stgcn.errors import StgcnError
+from stgcn.errors import StgcnError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -70,9 +69,7 @@ STRATEGIES = ("uniform", "distance", "spatial", "agcn")
 
 
 def _unknown(kind: str, name: object, valid: list[str]) -> StgcnError:
-    close = difflib.get_close_matches(str(name), valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return StgcnError(f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}")
+    return StgcnError(f"unknown {kind} {name!r}{did_you_mean(name, valid)}; valid: {', '.join(valid)}")
 
 
 def get_layout(layout: str | dict | Layout) -> Layout:

@@ -11,7 +11,6 @@ naming the file and the sample instead of a shape error deep inside the model.
 from __future__ import annotations
 
 import copy
-import difflib
 import inspect
 import os
 import warnings
@@ -26,7 +25,7 @@ from stgcn.data.packed import PackedAnnotations, find_packed, unpack_layout
 from stgcn.data.safe_pickle import load_pickle
 from stgcn.data.synthetic import make_synthetic
 from stgcn.data.transforms import build_pipeline
-from stgcn.errors import StgcnError
+from stgcn.errors import StgcnError, did_you_mean
 
 REQUIRED_KEYS = ("frame_dir", "label", "total_frames", "keypoint")
 NAN_POLICIES = ("error", "zero")
@@ -74,8 +73,7 @@ def _open(ann_file: object, source: str) -> tuple[Sequence, dict | None]:
 
 
 def _unknown(kind: str, name: object, valid: Sequence[str], where: str) -> StgcnError:
-    close = difflib.get_close_matches(str(name), list(valid), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(name, valid)
     return StgcnError(f"{where}: unknown {kind} {name!r}{hint}; available: {', '.join(map(str, valid))}")
 
 
@@ -324,8 +322,7 @@ def build_dataset(cfg: dict, test_mode: bool = False, spec: SampleSpec | None = 
     params = inspect.signature(cls).parameters
     unknown = [k for k in args if k not in params or k == "spec"]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], list(params), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(unknown[0], params)
         raise StgcnError(f"data config: {name} got unexpected argument {unknown[0]!r}{hint}; it accepts: "
                          f"{', '.join(p for p in params if p != 'spec')}")
     return cls(**args, spec=spec)

@@ -11,14 +11,13 @@ random ones draw from numpy's global generator, which the data loader seeds per 
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
-from stgcn.errors import StgcnError
+from stgcn.errors import StgcnError, did_you_mean
 
 BONE_PAIRS = {
     "nturgb+d": ((0, 1), (1, 20), (2, 20), (3, 2), (4, 20), (5, 4), (6, 5), (7, 6), (8, 20), (9, 8),
@@ -477,8 +476,7 @@ def build_transform(cfg: dict | Callable) -> Callable:
     args = dict(cfg)
     name = args.pop("type")
     if name not in TRANSFORMS:
-        close = difflib.get_close_matches(str(name), list(TRANSFORMS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, TRANSFORMS)
         raise StgcnError(f"pipeline: unknown transform type {name!r}{hint}; valid: {', '.join(TRANSFORMS)}")
     cls = TRANSFORMS[name]
     params = inspect.signature(cls).parameters

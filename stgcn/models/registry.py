@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 
-from stgcn.errors import StgcnError
+from stgcn.errors import StgcnError, did_you_mean
 
 
 def build_from_table(cfg: dict, table: dict, where: str, **extra):
@@ -15,15 +14,13 @@ def build_from_table(cfg: dict, table: dict, where: str, **extra):
     args = dict(cfg)
     name = args.pop("type")
     if name not in table:
-        close = difflib.get_close_matches(str(name), list(table), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, table)
         raise StgcnError(f"{where}: unknown type {name!r}{hint}; valid: {', '.join(table)}")
     cls = table[name]
     accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")]
     unknown = [k for k in args if k not in accepted]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], accepted, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(unknown[0], accepted)
         raise StgcnError(
             f"{where} ({name}): unknown argument {unknown[0]!r}{hint}; accepted: {', '.join(accepted)}")
     return cls(**args, **extra)

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import stgcn  # noqa: E402
-from stgcn.commands.bench import tune_malloc  # noqa: E402
+from stgcn.engine.runtime import tune_malloc  # noqa: E402
 from stgcn.models.fuse import fuse_conv_bn  # noqa: E402
 
 DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "stgcn_reference.py"
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="CUDA: allow TF32 matmuls/convolutions (default: strict fp32 for both models)")
     parser.add_argument("--scale-batch", type=int, default=1, help="multiply every case's batch (GPU)")
     parser.add_argument("--tune-malloc", action="store_true",
-                        help="stgcn.commands.bench.tune_malloc() first (whole process: both models)")
+                        help="stgcn.engine.runtime.tune_malloc() first (whole process: both models)")
     parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="the oracle's file")
     args = parser.parse_args(argv)
     if args.warmup < 1 or args.repeats < 1:

@@ -46,6 +46,7 @@ from stgcn.engine.logger import (
     timestamp,
 )
 from stgcn.engine.metrics import EvalSettings, evaluate, parse_evaluation
+from stgcn.engine.runtime import configure_cpu_runtime
 from stgcn.engine.test import autocast, build_data, dump_results, inference, resolve_amp
 from stgcn.errors import StgcnError
 from stgcn.fileio import copy_atomic
@@ -377,6 +378,8 @@ def train(cfg: dict, opts: TrainOptions) -> Run:
     info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
     device = dist_utils.resolve_device(opts.device, info.local_rank)
     dist_utils.configure_threads(info, device)
+    if device.type == "cpu":
+        configure_cpu_runtime()
     work_dir = Path(opts.work_dir)
     stamp = dist_utils.broadcast_object(timestamp())
     if info.is_main:

@@ -4,9 +4,9 @@ Each transform is a small class called on mmaction2's `results` dict. Annotation
 `keypoint [M, T, V, C]` and `keypoint_score [M, T, V]`; the 0.x `FormatGCNInput` turns them into the
 `[C, T, V, M]` model input (C = x, y[, z][, score]). Behaviour follows mmaction2 0.x
 (`pose_loading.py`, `formatting.py`, SPEC §1.7) and, for `PreNormalize2D/3D`, `GenSkeFeat` and the
-multi-clip `UniformSampleFrames`, mmaction2 1.x (SPEC §2.2). The augmentations at the end (`RandomRot`,
-`RandomScale`, `CenterJoint`, `MinMaxNormalize`, `RandomSampleFrames`) are for modern recipes; the
-random ones draw from numpy's global generator, which the data loader seeds per worker.
+multi-clip `UniformSampleFrames`, mmaction2 1.x (SPEC §2.2). The coordinate augmentations of modern
+recipes live in `stgcn.data.augment`; `RandomSampleFrames` is here with the other samplers. Random
+transforms draw from numpy's global generator, which the data loader seeds per worker.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from stgcn.data.augment import CenterJoint, MinMaxNormalize, RandomRot, RandomScale
+from stgcn.data.results import require
 from stgcn.errors import StgcnError, did_you_mean
 
 BONE_PAIRS = {
@@ -36,13 +38,6 @@ _BONE_ALIASES = {"openpose": "openpose-18", "ntu-rgb+d": "nturgb+d"}
 _THREE_D = {"nturgb+d", "nw-ucla"}
 
 
-def _require(results: dict, key: str, transform: str) -> object:
-    if key not in results:
-        raise StgcnError(f"pipeline: {transform} needs results[{key!r}] but the sample only has "
-                         f"{sorted(results)}; put {transform} after the transform that adds it")
-    return results[key]
-
-
 def _set_frame_inds(results: dict, inds: np.ndarray, clip_len: int, num_clips: int) -> dict:
     results["frame_inds"] = inds.astype(np.int64)
     results["clip_len"] = clip_len
@@ -58,7 +53,7 @@ class PaddingWithLoop:
         self.clip_len, self.num_clips = clip_len, num_clips
 
     def __call__(self, results: dict) -> dict:
-        total = _require(results, "total_frames", "PaddingWithLoop")
+        total = require(results, "total_frames", "PaddingWithLoop")
         inds = np.mod(np.arange(self.clip_len), total)
         return _set_frame_inds(results, inds, self.clip_len, self.num_clips)
 
@@ -91,7 +86,7 @@ class UniformSampleFrames:
         return bounds[:-1] + rng.randint(np.diff(bounds))
 
     def __call__(self, results: dict) -> dict:
-        num_frames = _require(results, "total_frames", "UniformSampleFrames")
+        num_frames = require(results, "total_frames", "UniformSampleFrames")
         rng = np.random.RandomState(self.seed) if self.test_mode else np.random
         inds = np.concatenate([self._clip(rng, num_frames, i) for i in range(self.num_clips)])
         inds = np.mod(inds, num_frames) + results.get("start_index", 0)
@@ -106,7 +101,7 @@ class RandomSampleFrames:
         self.clip_len, self.test_mode = clip_len, test_mode
 
     def __call__(self, results: dict) -> dict:
-        total = _require(results, "total_frames", "RandomSampleFrames")
+        total = require(results, "total_frames", "RandomSampleFrames")
         if self.test_mode:
             inds = np.round(np.linspace(0, total - 1, self.clip_len)).astype(np.int64)
         else:
@@ -119,7 +114,7 @@ class PoseDecode:
 
     def __call__(self, results: dict) -> dict:
         if "frame_inds" not in results:
-            results["frame_inds"] = np.arange(_require(results, "total_frames", "PoseDecode"))
+            results["frame_inds"] = np.arange(require(results, "total_frames", "PoseDecode"))
         inds = results["frame_inds"]
         if inds.ndim != 1:
             inds = results["frame_inds"] = np.squeeze(inds)
@@ -141,7 +136,7 @@ class FormatGCNInput:
         self.input_format, self.num_person = input_format, num_person
 
     def __call__(self, results: dict) -> dict:
-        x = _require(results, "keypoint", "FormatGCNInput")
+        x = require(results, "keypoint", "FormatGCNInput")
         if "keypoint_score" in results:
             x = np.concatenate([x, results["keypoint_score"][..., None]], axis=-1)
         x = x.transpose(3, 1, 2, 0)
@@ -165,7 +160,7 @@ class PoseNormalize:
             np.asarray(v, dtype=np.float32).reshape(-1, 1, 1, 1) for v in (mean, min_value, max_value))
 
     def __call__(self, results: dict) -> dict:
-        x = _require(results, "keypoint", "PoseNormalize")
+        x = require(results, "keypoint", "PoseNormalize")
         if x.shape[0] != self.mean.shape[0]:
             raise StgcnError(f"pipeline: PoseNormalize has {self.mean.shape[0]} channels of mean but the "
                              f"keypoint has {x.shape[0]} (expects [C, T, V, M] after FormatGCNInput)")
@@ -184,9 +179,9 @@ class Collect:
         self.meta_name, self.nested = meta_name, nested
 
     def __call__(self, results: dict) -> dict:
-        data = {key: _require(results, key, "Collect") for key in self.keys}
+        data = {key: require(results, key, "Collect") for key in self.keys}
         if self.meta_keys:
-            data[self.meta_name] = {key: _require(results, key, "Collect") for key in self.meta_keys}
+            data[self.meta_name] = {key: require(results, key, "Collect") for key in self.meta_keys}
         if self.nested:
             data = {k: [v] for k, v in data.items()}
         return data
@@ -215,7 +210,7 @@ class ToTensor:
 
     def __call__(self, results: dict) -> dict:
         for key in self.keys:
-            results[key] = to_tensor(_require(results, key, "ToTensor"))
+            results[key] = to_tensor(require(results, key, "ToTensor"))
         return results
 
 
@@ -246,7 +241,7 @@ class JointToBone:
         self.pairs = _bone_pairs(dataset, "JointToBone")
 
     def __call__(self, results: dict) -> dict:
-        x = _require(results, "keypoint", "JointToBone")
+        x = require(results, "keypoint", "JointToBone")
         if x.ndim != 4 or x.shape[-1] not in (2, 3) or x.shape[2] <= max(max(p) for p in self.pairs):
             raise StgcnError(f"pipeline: JointToBone({self.dataset!r}) needs [M, T, V, C] with C 2 or 3 "
                              f"and the layout's joints, got shape {x.shape}; put it before FormatGCNInput")
@@ -276,7 +271,7 @@ class GenSkeFeat:
         return motion
 
     def __call__(self, results: dict) -> dict:
-        x = _require(results, "keypoint", "GenSkeFeat")
+        x = require(results, "keypoint", "GenSkeFeat")
         scored = "keypoint_score" in results or (x.shape[-1] == 3 and self.dataset not in _THREE_D)
         if "keypoint_score" in results:
             x = np.concatenate([x, results.pop("keypoint_score")[..., None]], axis=-1)
@@ -298,7 +293,7 @@ class PreNormalize2D:
         self.img_shape = tuple(img_shape)
 
     def __call__(self, results: dict) -> dict:
-        x = _require(results, "keypoint", "PreNormalize2D").astype(np.float32)
+        x = require(results, "keypoint", "PreNormalize2D").astype(np.float32)
         h, w = results.get("img_shape", self.img_shape)
         x[..., 0] = (x[..., 0] - w / 2) / (w / 2)
         x[..., 1] = (x[..., 1] - h / 2) / (h / 2)
@@ -333,7 +328,7 @@ class PreNormalize3D:
         self.align_spine, self.align_shoulder, self.align_center = align_spine, align_shoulder, align_center
 
     def __call__(self, results: dict) -> dict:
-        x = _require(results, "keypoint", "PreNormalize3D")
+        x = require(results, "keypoint", "PreNormalize3D")
         if x.shape[-1] != 3 or x.shape[0] > 2:
             raise StgcnError(f"pipeline: PreNormalize3D needs [M<=2, T, V, 3] keypoints, got {x.shape}")
         if not x.any():
@@ -355,90 +350,6 @@ class PreNormalize3D:
             x = x @ _rotation_to(x[0, 0, right] - x[0, 0, left], np.array([1.0, 0.0, 0.0])).T
         results["keypoint"] = x.astype(np.float32)
         results["total_frames"] = x.shape[1]
-        return results
-
-
-def _coords(results: dict, transform: str) -> np.ndarray:
-    x = _require(results, "keypoint", transform)
-    if x.ndim != 4 or x.shape[-1] not in (2, 3):
-        raise StgcnError(f"pipeline: {transform} needs [M, T, V, C] coordinates (C 2 or 3), got shape "
-                         f"{x.shape}; put it before GenSkeFeat/FormatGCNInput")
-    return x.astype(np.float32)
-
-
-class RandomRot:
-    """Random rotation about the origin: 3D about x, y and z by angles uniform in [-theta, theta]
-    (radians), 2D about z only. Centre first (CenterJoint, PreNormalize2D/3D); on [M, T, V, C] before
-    FormatGCNInput. Linear, so absent (all-zero) joints stay zero."""
-
-    def __init__(self, theta: float = 0.3) -> None:
-        self.theta = theta
-
-    def __call__(self, results: dict) -> dict:
-        x = _coords(results, "RandomRot")
-        if x.shape[-1] == 2:
-            a = np.random.uniform(-self.theta, self.theta)
-            rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        else:
-            ax, ay, az = np.random.uniform(-self.theta, self.theta, size=3)
-            rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-            ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-            rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-            rot = rz @ ry @ rx
-        results["keypoint"] = x @ rot.T.astype(np.float32)
-        return results
-
-
-class RandomScale:
-    """Scale each coordinate axis about the origin by its own factor, uniform in [1 - scale, 1 + scale]
-    (or in [low, high] when `scale` is a pair). Zero joints stay zero."""
-
-    def __init__(self, scale: float | Sequence[float] = 0.1) -> None:
-        self.low, self.high = (1 - scale, 1 + scale) if np.isscalar(scale) else tuple(scale)
-
-    def __call__(self, results: dict) -> dict:
-        x = _coords(results, "RandomScale")
-        factors = np.random.uniform(self.low, self.high, size=x.shape[-1]).astype(np.float32)
-        results["keypoint"] = x * factors
-        return results
-
-
-def _present(x: np.ndarray) -> np.ndarray:
-    """[..., 1] mask of joints that are not all-zero (absent joints/persons are stored as zeros)."""
-    return (x != 0).any(axis=-1, keepdims=True)
-
-
-class CenterJoint:
-    """Subtract the position of `joint` in `frame` of person 0 from every present (non-zero) joint."""
-
-    def __init__(self, joint: int = 1, frame: int = 0) -> None:
-        self.joint, self.frame = joint, frame
-
-    def __call__(self, results: dict) -> dict:
-        x = _coords(results, "CenterJoint")
-        center = x[0, min(self.frame, x.shape[1] - 1), self.joint]
-        results["keypoint"] = np.where(_present(x), x - center, np.float32(0))
-        return results
-
-
-class MinMaxNormalize:
-    """Per clip and channel, map the range of the present (non-zero) joints to [low, high]; absent
-    joints stay zero. A channel with no spread maps to the middle of the range."""
-
-    def __init__(self, low: float = -1.0, high: float = 1.0) -> None:
-        self.low, self.high = low, high
-
-    def __call__(self, results: dict) -> dict:
-        x = _coords(results, "MinMaxNormalize")
-        mask = _present(x)
-        if not mask.any():
-            return results
-        values = x[np.broadcast_to(mask, x.shape)].reshape(-1, x.shape[-1])
-        lo, hi = values.min(axis=0), values.max(axis=0)
-        span = hi - lo
-        unit = np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), np.float32(0.5))
-        out = self.low + unit * (self.high - self.low)
-        results["keypoint"] = np.where(mask, out, 0).astype(np.float32)
         return results
 
 

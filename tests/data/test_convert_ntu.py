@@ -10,6 +10,7 @@ from stgcn.data.convert import ntu
 from stgcn.data.safe_pickle import load_pickle
 from stgcn.errors import StgcnError
 from tests.conftest import shared_path
+from tests.data.helpers import first_item
 
 BODY_LINE = "72057594037931101 0 1 1 1 1 0 0.02 0.05 2"
 
@@ -253,19 +254,5 @@ def test_cli_writes_split_dict_and_legacy_lists_and_refuses_overwrite(raw_dir, t
         convert_cmd.run(_parser().parse_args(argv))
     assert out.read_bytes() == before
     assert convert_cmd.run(_parser().parse_args(argv + ["--overwrite"])) == 0
-    assert tuple(_first_item(out, "xsub_val")["keypoint"].shape) == (3, 300, 25, 2)
-    assert tuple(_first_item(legacy / "xsub" / "train.pkl")["keypoint"].shape) == (3, 300, 25, 2)
-
-
-def _first_item(ann_file, split=None, num_person=2):
-    """Load a written file the way a config does and return the first pipeline output."""
-    from stgcn.data.dataset import build_dataset
-
-    pipeline = [dict(type="PaddingWithLoop", clip_len=300), dict(type="PoseDecode"),
-                dict(type="FormatGCNInput", input_format="NCTVM", num_person=num_person),
-                dict(type="Collect", keys=["keypoint", "label"], meta_keys=[]),
-                dict(type="ToTensor", keys=["keypoint"])]
-    cfg = dict(type="PoseDataset", ann_file=str(ann_file), pipeline=pipeline)
-    if split:
-        cfg["split"] = split
-    return build_dataset(cfg, test_mode=True)[0]
+    assert tuple(first_item(out, "xsub_val")["keypoint"].shape) == (3, 300, 25, 2)
+    assert tuple(first_item(legacy / "xsub" / "train.pkl")["keypoint"].shape) == (3, 300, 25, 2)

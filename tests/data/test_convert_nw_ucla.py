@@ -11,6 +11,7 @@ from stgcn.data.convert import nw_ucla
 from stgcn.data.safe_pickle import load_pickle
 from stgcn.errors import StgcnError
 from tests.conftest import shared_path
+from tests.data.helpers import first_item
 
 
 @pytest.fixture(scope="module")
@@ -96,18 +97,4 @@ def test_cli_converts_the_release(tmp_path, capsys):
     assert convert_cmd.run(args) == 0
     assert "wrote 1484 samples" in capsys.readouterr().out
     assert len(load_pickle(out)["split"]["xview_train"]) == 1020
-    assert tuple(_first_item(out, "xview_val", num_person=1)["keypoint"].shape) == (3, 300, 20, 1)
-
-
-def _first_item(ann_file, split=None, num_person=2):
-    """Load a written file the way a config does and return the first pipeline output."""
-    from stgcn.data.dataset import build_dataset
-
-    pipeline = [dict(type="PaddingWithLoop", clip_len=300), dict(type="PoseDecode"),
-                dict(type="FormatGCNInput", input_format="NCTVM", num_person=num_person),
-                dict(type="Collect", keys=["keypoint", "label"], meta_keys=[]),
-                dict(type="ToTensor", keys=["keypoint"])]
-    cfg = dict(type="PoseDataset", ann_file=str(ann_file), pipeline=pipeline)
-    if split:
-        cfg["split"] = split
-    return build_dataset(cfg, test_mode=True)[0]
+    assert tuple(first_item(out, "xview_val", num_person=1)["keypoint"].shape) == (3, 300, 20, 1)

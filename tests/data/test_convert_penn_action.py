@@ -10,6 +10,7 @@ from stgcn.data.convert import penn_action
 from stgcn.data.convert.matfile import load_mat
 from stgcn.data.safe_pickle import load_pickle
 from tests.conftest import shared_path
+from tests.data.helpers import first_item
 
 CLASS_COUNTS = {"baseball_pitch": 167, "baseball_swing": 173, "bench_press": 140, "bowl": 220,
                 "clean_and_jerk": 88, "golf_swing": 166, "jump_rope": 82, "jumping_jacks": 112,
@@ -74,18 +75,4 @@ def test_cli_writes_the_file(labels_dir, tmp_path, capsys):
     assert "wrote 2326 samples" in capsys.readouterr().out
     anno = load_pickle(out)
     assert len(anno["split"]["test"]) == 1068 and anno["annotations"][0]["keypoint_score"].max() == 1.0
-    assert tuple(_first_item(out, "train", num_person=1)["keypoint"].shape) == (3, 300, 17, 1)
-
-
-def _first_item(ann_file, split=None, num_person=2):
-    """Load a written file the way a config does and return the first pipeline output."""
-    from stgcn.data.dataset import build_dataset
-
-    pipeline = [dict(type="PaddingWithLoop", clip_len=300), dict(type="PoseDecode"),
-                dict(type="FormatGCNInput", input_format="NCTVM", num_person=num_person),
-                dict(type="Collect", keys=["keypoint", "label"], meta_keys=[]),
-                dict(type="ToTensor", keys=["keypoint"])]
-    cfg = dict(type="PoseDataset", ann_file=str(ann_file), pipeline=pipeline)
-    if split:
-        cfg["split"] = split
-    return build_dataset(cfg, test_mode=True)[0]
+    assert tuple(first_item(out, "train", num_person=1)["keypoint"].shape) == (3, 300, 17, 1)

@@ -18,15 +18,8 @@ from stgcn.data import (
 )
 from stgcn.errors import StgcnError
 from tests.conftest import shared_path
+from tests.data.helpers import PIPELINE_2D
 
-PIPELINE_2D = [
-    dict(type="PaddingWithLoop", clip_len=300),
-    dict(type="PoseDecode"),
-    dict(type="FormatGCNInput", input_format="NCTVM"),
-    dict(type="PoseNormalize"),
-    dict(type="Collect", keys=["keypoint", "label"], meta_keys=[]),
-    dict(type="ToTensor", keys=["keypoint"]),
-]
 SHORT = [dict(type="PaddingWithLoop", clip_len=8), dict(type="PoseDecode"), dict(type="FormatGCNInput"),
          dict(type="Collect", keys=["keypoint", "label"]), dict(type="ToTensor", keys=["keypoint"])]
 COCO = SampleSpec(num_joints=17, in_channels=3, num_classes=60, num_person=2, layout="coco")

@@ -6,16 +6,7 @@ import torch
 
 from stgcn.data.transforms import TRANSFORMS, build_pipeline, build_transform
 from stgcn.errors import StgcnError
-
-PIPELINE_2D = [  # stgcn_80e_ntu60_xsub_keypoint.py (SPEC §1.1)
-    dict(type="PaddingWithLoop", clip_len=300),
-    dict(type="PoseDecode"),
-    dict(type="FormatGCNInput", input_format="NCTVM"),
-    dict(type="PoseNormalize"),
-    dict(type="Collect", keys=["keypoint", "label"], meta_keys=[]),
-    dict(type="ToTensor", keys=["keypoint"]),
-]
-PIPELINE_3D = [p for p in PIPELINE_2D if p["type"] != "PoseNormalize"]
+from tests.data.helpers import PIPELINE_2D, PIPELINE_3D
 
 
 def _sample(m=2, t=10, v=17, c=2, score=True, seed=0, dtype=np.float32):

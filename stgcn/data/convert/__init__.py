@@ -51,6 +51,17 @@ def annotation_file(annotations: list[dict], splits: dict[str, list[str]]) -> di
     return {"split": {name: list(ids) for name, ids in splits.items()}, "annotations": annotations}
 
 
+def input_files(folder: str | Path, pattern: str, what: str) -> list[Path]:
+    """The files matching `pattern` in `folder`, sorted; `what` names the expected folder in errors."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise StgcnError(f"{folder}: not a folder; pass {what}")
+    paths = sorted(folder.glob(pattern))
+    if not paths:
+        raise StgcnError(f"{folder}: no {pattern.lstrip('*')} files found; pass {what}")
+    return paths
+
+
 def check_output(path: str | Path, overwrite: bool) -> Path:
     """Refuse an existing output unless `overwrite`; call before long work so it fails fast."""
     path = Path(path)

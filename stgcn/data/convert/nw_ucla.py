@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stgcn.data.convert import Summary, annotation_file
+from stgcn.data.convert import Summary, annotation_file, input_files
 from stgcn.data.transforms import BONE_PAIRS
 from stgcn.errors import StgcnError
 from stgcn.graph import LAYOUTS
@@ -83,12 +83,7 @@ def read_clip(path: str | Path) -> tuple[str, int, np.ndarray, int, int]:
 def convert_nw_ucla(sqe_dir: str | Path, progress: bool | None = None) -> tuple[dict, Summary]:
     """Convert every aXX_sYY_eZZ_vWW.json in `sqe_dir` into the split-dict layout."""
     start = time.perf_counter()
-    sqe_dir = Path(sqe_dir)
-    if not sqe_dir.is_dir():
-        raise StgcnError(f"{sqe_dir}: not a folder; pass the all_sqe folder of the JSON release")
-    paths = sorted(sqe_dir.glob("*.json"))
-    if not paths:
-        raise StgcnError(f"{sqe_dir}: no .json files found; pass the all_sqe folder of the JSON release")
+    paths = input_files(sqe_dir, "*.json", "the all_sqe folder of the JSON release")
     summary = Summary(source=str(sqe_dir))
     annotations, splits = [], {"xview_train": [], "xview_val": [], "xsub_train": [], "xsub_val": []}
     for path in Progress(paths, desc="nw-ucla", enabled=progress):

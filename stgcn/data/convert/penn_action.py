@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stgcn.data.convert import Summary, annotation_file
+from stgcn.data.convert import Summary, annotation_file, input_files
 from stgcn.data.convert.matfile import load_mat
 from stgcn.errors import StgcnError
 from stgcn.progress import Progress
@@ -72,12 +72,7 @@ def convert_penn_action(labels_dir: str | Path, invisible_score: float = 0.0,
                         progress: bool | None = None) -> tuple[dict, Summary]:
     """Convert every .mat file in `labels_dir` into the split-dict layout ('train', 'test')."""
     start = time.perf_counter()
-    labels_dir = Path(labels_dir)
-    if not labels_dir.is_dir():
-        raise StgcnError(f"{labels_dir}: not a folder; pass the Penn Action 'labels' folder")
-    paths = sorted(labels_dir.glob("*.mat"))
-    if not paths:
-        raise StgcnError(f"{labels_dir}: no .mat files found; pass the Penn Action 'labels' folder")
+    paths = input_files(labels_dir, "*.mat", "the Penn Action 'labels' folder")
     summary = Summary(source=str(labels_dir))
     annotations, splits = [], {"train": [], "test": []}
     for path in Progress(paths, desc="penn-action", enabled=progress):

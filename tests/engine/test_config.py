@@ -172,3 +172,21 @@ def test_dump_is_atomic_pretty_and_loadable(tmp_path):
     text = config_to_text(cfg)
     assert "float('inf')" in text and max(len(line) for line in text.splitlines()) <= 100
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["cfg.py"]  # no temp files left
+
+
+def test_nw_ucla_stream_configs_only_add_their_features_to_the_joint_recipe():
+    """The bone/motion configs copy the joint pipelines (mmaction configs cannot patch a list item);
+    guard against the copies drifting from the joint recipe."""
+    root = Path(__file__).resolve().parents[2] / "configs" / "skeleton" / "stgcn"
+    joint = load_config(root / "stgcn_nwucla_xview_joint_3d.py")
+    for stream, feats in (("bone", ["b"]), ("jm", ["jm"]), ("bm", ["bm"])):
+        cfg = load_config(root / f"stgcn_nwucla_xview_{stream}_3d.py")
+        for part in ("train", "val", "test"):
+            steps = cfg["data"][part]["pipeline"]
+            extra = [s for s in steps if s["type"] == "GenSkeFeat"]
+            assert extra == [dict(type="GenSkeFeat", dataset="nw-ucla", feats=feats)], (stream, part)
+            assert [s for s in steps if s["type"] != "GenSkeFeat"] == joint["data"][part]["pipeline"]
+        assert {k: v for k, v in cfg.items() if k not in ("data", "work_dir", "train_pipeline",
+                                                         "test_pipeline")} == \
+               {k: v for k, v in joint.items() if k not in ("data", "work_dir", "train_pipeline",
+                                                           "test_pipeline")}

@@ -12,18 +12,22 @@ the same call, ``(N, C, T, V, M) -> logits``, equal to ``model.eval()`` up to fl
 * each block's edge importance is multiplied into ``A`` and the adjacency is stored pre-arranged
   for the aggregation matmul.
 
-Weights are buffers (``.to(device)`` moves them, nothing needs gradients), the forward has no
-data-dependent Python control flow, so ``torch.jit.trace`` / ``torch.jit.script`` and ONNX export see
-one static graph.
+Weights are buffers (``.to(device)`` moves them, nothing needs gradients). In eager mode a padded
+person's features are reused instead of recomputed (``stgcn.models.persons``); under
+``torch.jit.trace`` / ``torch.jit.script``, ``torch.compile`` and export the forward runs every person
+and has no data-dependent control flow, so they see one static graph.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from stgcn.errors import StgcnError
+from stgcn.models.persons import PaddedPersonCache, pooled_persons, skipping_enabled
 from stgcn.models.stgcn import SkeletonGCN, STGCNBlock
 
 RESIDUAL_MODES = {"none": 0, "identity": 1, "conv": 2}
@@ -137,6 +141,8 @@ class FusedSkeletonGCN(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.register_buffer("fc_weight", head.fc.weight.detach().view(self.num_classes, -1).clone())
         self.register_buffer("fc_bias", head.fc.bias.detach().clone())
+        self.skip_padded_persons = model.skip_padded_persons
+        self._padded_cache = PaddedPersonCache()
         self.train(False)
 
     def train(self, mode: bool = True) -> FusedSkeletonGCN:
@@ -152,17 +158,30 @@ class FusedSkeletonGCN(nn.Module):
                 f"fused model input must be (N, {self.in_channels}, T, {self.num_node}, {self.num_person}),"
                 f" got {tuple(x.shape)}; check the pipeline, graph_cfg.layout and num_person")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting() and not torch.jit.is_tracing():
-            self._check(x)
+    def person_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, T, V, M)`` -> pooled backbone features ``(N*M, 256)``, one row per person."""
         n, c, t, v, m = x.shape
         x = x.to(self.data_scale.dtype).permute(0, 4, 2, 3, 1).reshape(n * m, t, v, c)
         x = torch.addcmul(self.data_shift, x, self.data_scale).permute(0, 3, 1, 2)
         for block in self.blocks:
             x = block(x)
-        pooled = x.amax(dim=(2, 3)) if self.max_pool else x.mean(dim=(2, 3))
-        pooled = pooled.view(n, m, -1).mean(1)
-        return F.linear(pooled, self.fc_weight, self.fc_bias)
+        return x.amax(dim=(2, 3)) if self.max_pool else x.mean(dim=(2, 3))
+
+    @torch.jit.unused
+    def _eager_pooled(self, x: torch.Tensor) -> Optional[torch.Tensor]:  # noqa: UP045 (TorchScript)
+        """Input check, then padded persons from the cache; None when skipping does not apply."""
+        self._check(x)
+        if not skipping_enabled(self, x):
+            return None
+        return pooled_persons(self, self._padded_cache, x, self.person_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled: Optional[torch.Tensor] = None  # noqa: UP045 (TorchScript)
+        if not torch.jit.is_scripting() and not torch.jit.is_tracing():
+            pooled = self._eager_pooled(x)
+        if pooled is None:
+            pooled = self.person_features(x).view(x.shape[0], x.shape[4], -1)
+        return F.linear(pooled.mean(1), self.fc_weight, self.fc_bias)
 
 
 def fuse_conv_bn(model: nn.Module) -> nn.Module:

@@ -26,6 +26,7 @@ from torch import nn
 from stgcn.errors import StgcnError
 from stgcn.graph import Graph
 from stgcn.models.batchnorm import BatchNorm1d, BatchNorm2d
+from stgcn.models.persons import PaddedPersonCache, pooled_persons, skipping_enabled
 
 # (in, out, temporal stride) of the ten blocks after the first; the first maps in_channels -> 64.
 BLOCK_PLAN = ((64, 64, 1), (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1),
@@ -207,11 +208,17 @@ class STGCNHead(nn.Module):
         nn.init.normal_(self.fc.weight, 0.0, self.init_std)
         nn.init.zeros_(self.fc.bias)
 
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features ``(N*M, C, T, V)`` -> one vector per person ``(N*M, C)``."""
+        return x.mean(dim=(2, 3)) if self.spatial_type == "avg" else x.amax(dim=(2, 3))
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Per-person vectors ``(N, M, C)`` -> logits: the mean over persons (padding included), fc."""
+        return F.linear(pooled.mean(1), self.fc.weight.view(self.num_classes, -1), self.fc.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nm, c = x.shape[:2]
-        pooled = x.mean(dim=(2, 3)) if self.spatial_type == "avg" else x.amax(dim=(2, 3))
-        pooled = pooled.view(nm // self.num_person, self.num_person, c).mean(1)
-        return F.linear(pooled, self.fc.weight.view(self.num_classes, c), self.fc.bias)
+        return self.classify(self.pool(x).view(nm // self.num_person, self.num_person, c))
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> dict:
         labels = labels.view(-1)
@@ -254,6 +261,10 @@ class SkeletonGCN(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.cls_head = cls_head
+        # Eval-mode inference without autograd reuses the features of padded persons
+        # (stgcn.models.persons); set to False to always run every person.
+        self.skip_padded_persons = True
+        self._padded_cache = PaddedPersonCache()
 
     def forward(self, keypoint: torch.Tensor) -> torch.Tensor:
         if keypoint.dim() != 5:
@@ -263,7 +274,14 @@ class SkeletonGCN(nn.Module):
             raise StgcnError(
                 f"input has M={m} persons but cls_head.num_person={self.cls_head.num_person}; set "
                 f"FormatGCNInput(num_person=...) and cls_head num_person to the same value")
+        if skipping_enabled(self, keypoint):
+            pooled = pooled_persons(self, self._padded_cache, keypoint, self.person_features)
+            return self.cls_head.classify(pooled)
         return self.cls_head(self.backbone(keypoint))
+
+    def person_features(self, keypoint: torch.Tensor) -> torch.Tensor:
+        """``(N, C, T, V, M)`` -> pooled backbone features ``(N*M, C_out)``, one row per person."""
+        return self.cls_head.pool(self.backbone(keypoint))
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> dict:
         return self.cls_head.loss(logits, labels)

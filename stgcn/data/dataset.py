@@ -11,7 +11,6 @@ naming the file and the sample instead of a shape error deep inside the model.
 from __future__ import annotations
 
 import copy
-import inspect
 import os
 import warnings
 import zlib
@@ -26,6 +25,7 @@ from stgcn.data.safe_pickle import load_pickle
 from stgcn.data.synthetic import make_synthetic
 from stgcn.data.transforms import build_pipeline
 from stgcn.errors import StgcnError, did_you_mean
+from stgcn.registry import build_from_table
 
 REQUIRED_KEYS = ("frame_dir", "label", "total_frames", "keypoint")
 NAN_POLICIES = ("error", "zero")
@@ -319,10 +319,4 @@ def build_dataset(cfg: dict, test_mode: bool = False, spec: SampleSpec | None = 
                              f"{sorted(args)}")
         return RepeatDataset(build_dataset(args["dataset"], test_mode, spec), args["times"])
     args.setdefault("test_mode", test_mode)
-    params = inspect.signature(cls).parameters
-    unknown = [k for k in args if k not in params or k == "spec"]
-    if unknown:
-        hint = did_you_mean(unknown[0], params)
-        raise StgcnError(f"data config: {name} got unexpected argument {unknown[0]!r}{hint}; it accepts: "
-                         f"{', '.join(p for p in params if p != 'spec')}")
-    return cls(**args, spec=spec)
+    return build_from_table(dict(args, type=name), DATASETS, "data config", what="dataset type", spec=spec)

@@ -11,7 +11,6 @@ transforms draw from numpy's global generator, which the data loader seeds per w
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,7 +18,8 @@ import torch
 
 from stgcn.data.augment import CenterJoint, MinMaxNormalize, RandomRot, RandomScale
 from stgcn.data.results import require
-from stgcn.errors import StgcnError, did_you_mean
+from stgcn.errors import StgcnError
+from stgcn.registry import build_from_table
 
 BONE_PAIRS = {
     "nturgb+d": ((0, 1), (1, 20), (2, 20), (3, 2), (4, 20), (5, 4), (6, 5), (7, 6), (8, 20), (9, 8),
@@ -382,22 +382,7 @@ def build_transform(cfg: dict | Callable) -> Callable:
     """One transform from `dict(type=Name, **args)` (a callable passes through)."""
     if callable(cfg):
         return cfg
-    if not isinstance(cfg, dict) or "type" not in cfg:
-        raise StgcnError(f"pipeline: each step must be a dict with a 'type' key, got {cfg!r}")
-    args = dict(cfg)
-    name = args.pop("type")
-    if name not in TRANSFORMS:
-        hint = did_you_mean(name, TRANSFORMS)
-        raise StgcnError(f"pipeline: unknown transform type {name!r}{hint}; valid: {', '.join(TRANSFORMS)}")
-    cls = TRANSFORMS[name]
-    params = inspect.signature(cls).parameters
-    unknown = [k for k in args if k not in params]
-    missing = [k for k, p in params.items() if p.default is inspect.Parameter.empty and k not in args]
-    if unknown or missing:
-        problem = (f"got unexpected argument(s) {', '.join(map(repr, unknown))}" if unknown
-                   else f"is missing required argument(s) {', '.join(map(repr, missing))}")
-        raise StgcnError(f"pipeline: {name} {problem}; it accepts: {', '.join(params) or 'no arguments'}")
-    return cls(**args)
+    return build_from_table(cfg, TRANSFORMS, "pipeline", what="transform type")
 
 
 def build_pipeline(steps: Sequence[dict | Callable]) -> Compose:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from stgcn.errors import StgcnError
-from stgcn.models.registry import build_from_table
 from stgcn.models.stgcn import STGCN, SkeletonGCN, STGCNHead
+from stgcn.registry import build_from_table
 
 BACKBONES = {"STGCN": STGCN}
 HEADS = {"STGCNHead": STGCNHead}

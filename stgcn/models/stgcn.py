@@ -250,7 +250,7 @@ LOSSES = {"CrossEntropyLoss": CrossEntropyLoss}
 
 
 def build_loss(cfg: dict) -> nn.Module:
-    from stgcn.models.registry import build_from_table
+    from stgcn.registry import build_from_table
     return build_from_table(cfg, LOSSES, "cls_head.loss_cls")
 
 

@@ -27,8 +27,8 @@ def test_unknown_type_suggests_and_lists():
 
 
 def test_unknown_and_missing_arguments():
-    with pytest.raises(StgcnError, match=r"PaddingWithLoop got unexpected argument\(s\) 'clip_length'; "
-                                         r"it accepts: clip_len, num_clips"):
+    with pytest.raises(StgcnError, match=r"pipeline: PaddingWithLoop got unexpected argument 'clip_length' "
+                                         r"\(did you mean 'clip_len'\?\); it accepts: clip_len, num_clips"):
         build_transform(dict(type="PaddingWithLoop", clip_length=300))
     with pytest.raises(StgcnError, match=r"UniformSampleFrames is missing required argument\(s\) 'clip_len'"):
         build_transform(dict(type="UniformSampleFrames"))

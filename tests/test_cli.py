@@ -3,6 +3,7 @@
 import pytest
 
 from stgcn.cli import COMMANDS, main
+from tests.engine.tiny import ROOT
 
 
 def test_help_lists_every_command(capsys):
@@ -25,3 +26,15 @@ def test_user_error_is_one_line_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("stgcn validate: error:") and "missing.pkl" in err
     assert "\n" not in err and "Traceback" not in err
+
+
+def test_bench_times_the_config_model(capsys):
+    config = str(ROOT / "configs/skeleton/stgcn/stgcn_80e_ntu60_xsub_keypoint_3d.py")
+    args = ["bench", config, "--frames", "16", "--repeats", "1", "--warmup", "1", "--threads", "1"]
+    assert main(args + ["--fuse-conv-bn", "--train", "--padded-persons"]) == 0
+    out = capsys.readouterr().out
+    assert "batch 1 x T16 x M2" in out and "persons after the first padded" in out
+    for row in ("eval ", "eval fused", "train step"):
+        assert row in out
+    assert main(args + ["--repeats", "0"]) == 2
+    assert "--repeats" in capsys.readouterr().err

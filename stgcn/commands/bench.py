@@ -2,8 +2,8 @@
 
 Reports milliseconds per batch, samples/s and achieved GFLOP/s for the eval forward (unfused, and
 BN-folded with --fuse-conv-bn), optionally the train step (--train: forward + backward + SGD) and
-autocast (--amp). For a comparison against the reference implementation use
-benchmarks/bench_model.py.
+autocast (--amp). Every person is real unless --padded-persons (single-actor clips). For a
+comparison against the reference implementation use benchmarks/bench_model.py.
 
 CPU runtime notes (measured, see benchmarks/README.md): on a shared machine start the process with
 OMP_WAIT_POLICY=PASSIVE (it must be set before torch is imported), and --tune-malloc keeps freed
@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=10, help="timed runs (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
     parser.add_argument("--tune-malloc", action="store_true", help="call tune_malloc() first (CPU)")
+    parser.add_argument("--padded-persons", action="store_true",
+                        help="single-actor clips: persons after the first padded as FormatGCNInput pads "
+                             "them, which eval does not recompute (default: every person real)")
 
 
 def _timed(fn, device: torch.device, repeats: int, warmup: int) -> float:
@@ -91,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     model.to(device)
     n, m = args.batch_size, model.cls_head.num_person
     x = torch.randn(n, model.backbone.in_channels, args.frames, model.backbone.num_node, m, device=device)
+    if args.padded_persons:
+        x[..., 1:] = 0.0
     labels = torch.randint(0, model.cls_head.num_classes, (n,), device=device)
     flops = model_flops(model, args.frames, m) * n
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
@@ -122,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"cpu, {torch.get_num_threads()} threads"
     print(f"{args.config}: batch {n} x T{args.frames} x M{m} on {where}"
-          + (f", autocast {args.amp}" if amp else ""))
+          + (f", autocast {args.amp}" if amp else "")
+          + (", persons after the first padded (GFLOP/s count every person)" if args.padded_persons else ""))
     for name, seconds, work in rows:
         print(f"  {name:<11} {seconds * 1e3:9.1f} ms/batch  {n / seconds:8.1f} samples/s  "
               f"{work / seconds / 1e9:7.1f} GFLOP/s")

@@ -46,15 +46,20 @@ class PaddedPersonCache:
         self._entries.clear()
         self._weights_key = None
 
-    def get(self, module: nn.Module, key: tuple, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def follow(self, module: nn.Module) -> None:
+        """Forget everything if ``module``'s weights were trained, reloaded or moved since."""
         weights_key = _state_key(module)
-        if weights_key != self._weights_key:  # trained, reloaded or moved since: start again
+        if weights_key != self._weights_key:
             self.clear()
             self._weights_key = weights_key
-        if key in self._entries:
+
+    def get(self, key: tuple) -> torch.Tensor | None:
+        value = self._entries.get(key)
+        if value is not None:
             self._entries.move_to_end(key)
-            return self._entries[key]
-        value = compute()
+        return value
+
+    def put(self, key: tuple, value: torch.Tensor) -> torch.Tensor:
         self._entries[key] = value
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -91,13 +96,12 @@ def pooled_persons(module: nn.Module, cache: PaddedPersonCache, x: torch.Tensor,
         rows = persons.index_select(0, live).view(-1, c, t, v, 1)
         for i, feat in zip(live.tolist(), features(rows), strict=True):
             parts[i] = feat
+    cache.follow(module)
     base = (t, v, x.dtype, x.device) + _autocast_key(x.device)
-    values = first[padded].tolist()
-    for i, value in zip(padded.nonzero().squeeze(1).tolist(), values, strict=True):
+    for i, value in zip(padded.nonzero().squeeze(1).tolist(), first[padded].tolist(), strict=True):
         key = base + tuple(value)
-
-        def compute(i: int = i) -> torch.Tensor:
-            return features(persons[i].view(1, c, t, v, 1))[0]
-
-        parts[i] = cache.get(module, key, compute)
+        feat = cache.get(key)
+        if feat is None:
+            feat = cache.put(key, features(persons[i].view(1, c, t, v, 1))[0])
+        parts[i] = feat
     return torch.stack([parts[i] for i in range(n * m)]).view(n, m, -1)

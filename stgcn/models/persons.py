@@ -30,8 +30,8 @@ def skipping_enabled(module: nn.Module, x: torch.Tensor) -> bool:
         return False
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         return False
-    compiler = getattr(torch, "compiler", None)
-    return not (compiler is not None and compiler.is_compiling())
+    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)  # torch >= 2.3
+    return not (is_compiling is not None and is_compiling())
 
 
 class PaddedPersonCache:

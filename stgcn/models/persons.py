@@ -49,7 +49,7 @@ class PaddedPersonCache:
     def follow(self, module: nn.Module) -> None:
         """Forget everything if ``module``'s weights were trained, reloaded or moved since."""
         weights_key = _state_key(module)
-        if weights_key != self._weights_key:
+        if weights_key is None or weights_key != self._weights_key:
             self.clear()
             self._weights_key = weights_key
 
@@ -66,9 +66,13 @@ class PaddedPersonCache:
         return value
 
 
-def _state_key(module: nn.Module) -> tuple:
-    """Changes whenever a parameter or buffer is replaced or modified in place."""
+def _state_key(module: nn.Module) -> tuple | None:
+    """Changes whenever a parameter or buffer is replaced or modified in place; None when that
+    cannot be told (weights created under ``torch.inference_mode`` have no version counter), and
+    then nothing is kept beyond one batch."""
     tensors = list(module.parameters()) + list(module.buffers())
+    if any(t.is_inference() for t in tensors):
+        return None
     return tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
 
 

@@ -104,3 +104,15 @@ def test_cached_features_respect_autocast():
         got = model(x)
     assert got.dtype == torch.float32
     assert (got - _full(model, x)).abs().max() <= 1e-5 * got.abs().max()
+
+
+def test_a_model_built_under_inference_mode_keeps_nothing_between_batches():
+    with torch.inference_mode():
+        model = _model()
+        x = _mixed_batch()
+        got = model(x)
+        assert len(model._padded_cache._entries) == 2  # reused within the batch only
+        model.backbone.data_bn.bias.add_(0.5)  # untracked in-place change
+        after = model(x)
+    assert (after - _full(model, x)).abs().max() <= 1e-5 * after.abs().max()
+    assert not torch.equal(got, after)

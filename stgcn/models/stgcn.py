@@ -12,7 +12,8 @@ operation, laid out for speed: activations and conv weights stay in channels-las
 * the 9x1 temporal convolutions and BatchNorms run on oneDNN/cuDNN's channels-last kernels.
 
 benchmarks/README.md has the measurements behind each choice; ``stgcn.models.fuse`` is the
-BN-folded inference path.
+BN-folded inference path, and in eval mode without autograd ``SkeletonGCN`` does not recompute
+padded persons (``stgcn.models.persons``).
 
 Shapes: input ``(N, C, T, V, M)``; backbone output ``(N*M, 256, T/4, V)``; logits ``(N, classes)``.
 """

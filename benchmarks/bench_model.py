@@ -337,12 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tf32", action="store_true",
                         help="CUDA: allow TF32 matmuls/convolutions (default: strict fp32 for both models)")
     parser.add_argument("--scale-batch", type=int, default=1, help="multiply every case's batch (GPU)")
+    parser.add_argument("--batch", type=int, default=None, help="every case at this batch size instead")
+    parser.add_argument("--frames", type=int, default=None, help="every case at this clip length instead")
     parser.add_argument("--tune-malloc", action="store_true",
                         help="stgcn.engine.runtime.tune_malloc() first (whole process: both models)")
     parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="the oracle's file")
     args = parser.parse_args(argv)
     if args.warmup < 1 or args.repeats < 1:
         parser.error("--warmup and --repeats must be >= 1")
+    if (args.batch is not None and args.batch < 1) or (args.frames is not None and args.frames < 1):
+        parser.error("--batch and --frames must be >= 1")
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
@@ -353,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     ref_module = load_reference(args.reference)
     cases = [CASES[int(i)] for i in args.cases.split(",")]
-    if args.scale_batch != 1:
-        cases = [Case(c.mode, c.layout, c.batch * args.scale_batch, c.frames, c.persons) for c in cases]
+    cases = [Case(c.mode, c.layout, (args.batch or c.batch) * args.scale_batch, args.frames or c.frames,
+                  c.persons) for c in cases]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{args.threads} threads"
     print(f"device: {name}; torch {torch.__version__}; repeats {args.repeats}, warm-up {args.warmup}; "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; tune_malloc={args.tune_malloc}"

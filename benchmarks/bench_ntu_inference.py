@@ -41,9 +41,9 @@ DEFAULT_RAW = ROOT.parent / "shared" / "data" / "ntu_raw_samples" / "skeletons"
 DEFAULT_CONFIG = ROOT / "configs" / "skeleton" / "stgcn" / "stgcn_80e_ntu60_xsub_keypoint_3d.py"
 
 
-def load_clips(raw: Path, pipeline: list) -> list[torch.Tensor]:
+def load_clips(raw: Path, pipeline: list, limit: int | None = None) -> list[torch.Tensor]:
     """Each ``.skeleton`` file under ``raw`` through the converter and the test pipeline: (1, C, T, V, M)."""
-    files = sorted(raw.rglob("*.skeleton"))
+    files = sorted(raw.rglob("*.skeleton"))[:limit]
     if not files:
         sys.exit(f"bench_ntu_inference: no .skeleton files under {raw}; pass --raw DIR")
     compose = build_pipeline(pipeline)
@@ -62,11 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="an ntu-rgb+d config")
     parser.add_argument("--repeats", type=int, default=5, help="timed passes over all clips (median)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--clips", type=int, default=None, help="only the first N files (sorted by name)")
     parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="the oracle's file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = load_config(str(args.config))
-    clips = load_clips(args.raw, cfg["data"]["test"]["pipeline"])
+    clips = load_clips(args.raw, cfg["data"]["test"]["pipeline"], args.clips)
     padded = sum(int(not clip[..., 1:].any()) for clip in clips)
 
     torch.manual_seed(0)

@@ -118,20 +118,23 @@ class Poller(threading.Thread):
         self.interval, self.stop, self.peak = interval, threading.Event(), {}
         self.total = dict(pss=0, pss_anon=0)
 
-    def run(self) -> None:
+    def sample(self) -> None:
         me = os.getpid()
+        main = memory(me)
+        total = dict(pss=main["pss"], pss_anon=main["pss_anon"])
+        for pid in children(me):
+            try:
+                mem = memory(pid)
+            except (FileNotFoundError, ProcessLookupError, KeyError):
+                continue  # a worker that just exited
+            total = {k: v + mem[k] for k, v in total.items()}
+            old = self.peak.get(pid, mem)
+            self.peak[pid] = {k: max(old[k], mem[k]) for k in mem}
+        self.total = {k: max(v, self.total[k]) for k, v in total.items()}
+
+    def run(self) -> None:
         while not self.stop.is_set():
-            main = memory(me)
-            total = dict(pss=main["pss"], pss_anon=main["pss_anon"])
-            for pid in children(me):
-                try:
-                    mem = memory(pid)
-                except (FileNotFoundError, ProcessLookupError, KeyError):
-                    continue  # a worker that just exited
-                total = {k: v + mem[k] for k, v in total.items()}
-                old = self.peak.get(pid, mem)
-                self.peak[pid] = {k: max(old[k], mem[k]) for k in mem}
-            self.total = {k: max(v, self.total[k]) for k, v in total.items()}
+            self.sample()
             time.sleep(self.interval)
 
 
@@ -147,7 +150,11 @@ def child(case: str, ann: str, workers: int, batch: int, start_method: str) -> d
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers,
                                          multiprocessing_context=start_method,
                                          generator=torch.Generator().manual_seed(0))
-    count = sum(len(b["label"]) for b in loader)
+    count = 0
+    for i, b in enumerate(loader):
+        count += len(b["label"])
+        if i == 0:
+            poller.sample()  # at least one sample while the workers live, however short the epoch
     epoch = time.perf_counter() - start
     poller.stop.set()
     poller.join()
@@ -211,7 +218,8 @@ def main() -> None:
     print(f"{'':46s} {'pickle (0.x)':>13s} {'packed':>10s} {'ratio':>8s}")
     for label, key, unit in rows:
         a, b = results["pickle"][key] / unit, results["packed"][key] / unit
-        print(f"{label:46s} {a:13.2f} {b:10.2f} {a / b if b else float('nan'):7.1f}x")
+        ratio = f"{a / b:7.1f}x" if b else "    n/a"
+        print(f"{label:46s} {a:13.2f} {b:10.2f} {ratio}")
 
 
 if __name__ == "__main__":

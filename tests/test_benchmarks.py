@@ -1,0 +1,44 @@
+"""The benchmark scripts run end to end (tiny sizes; the figures themselves are not checked here)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NTU_RAW = ROOT.parent / "shared" / "data" / "ntu_raw_samples" / "skeletons"
+REFERENCE = ROOT.parent / "shared" / "reference" / "stgcn_reference.py"
+
+
+def run_script(name: str, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="needs the reference oracle in ../shared")
+def test_bench_model_prints_ratios_and_parity():
+    out = run_script("bench_model.py", "--batch", "1", "--frames", "12", "--repeats", "1", "--threads", "1")
+    for line in ("train B1 T12 coco M2", "eval B1 T12 ntu M2", "ref/fused-2p", "parity against the oracle"):
+        assert line in out
+    assert "fused-2p: logits" in out
+
+
+@pytest.mark.skipif(not (NTU_RAW.exists() and REFERENCE.exists()),
+                    reason="needs the raw NTU samples and the reference in ../shared")
+def test_bench_ntu_inference_runs_on_the_raw_samples():
+    out = run_script("bench_ntu_inference.py", "--repeats", "1", "--threads", "1", "--clips", "3")
+    assert "with a padded second person" in out and "fused, padding reused" in out
+
+
+def test_bench_data_compares_loader_and_model():
+    out = run_script("bench_data.py", "--samples", "48", "--batches", "2", "--workers", "1",
+                     "--batch-size", "4", "--model-steps", "1", "--threads", "1")
+    assert "loader / model =" in out
+
+
+def test_bench_pack_measures_both_storages():
+    out = run_script("bench_pack.py", "--samples", "120", "--workers", "1", "--batch", "8")
+    assert "1 workers: sum of private dirty (MiB)" in out and "n/a" not in out

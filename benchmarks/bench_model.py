@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 import stgcn  # noqa: E402
 from stgcn.engine.runtime import tune_malloc  # noqa: E402
 from stgcn.models.fuse import fuse_conv_bn  # noqa: E402
+from tests.models.helpers import randomize  # noqa: E402  (the weights the parity tests use)
 
 DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "stgcn_reference.py"
 LAYOUT_V = {"coco": 17, "ntu-rgb+d": 25}
@@ -91,24 +92,6 @@ def load_reference(path: Path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def randomize(module: torch.nn.Module, seed: int = 0) -> None:
-    """Non-trivial BN statistics, affine parameters and edge importance, so parity means something."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for key, value in module.state_dict().items():
-            if value.dtype != torch.float32 or key.endswith(".A"):
-                continue
-            noise = torch.rand(value.shape, generator=gen)
-            if "running_var" in key:
-                value.copy_(0.5 + noise)
-            elif key.endswith(("running_mean", "bias")):
-                value.add_(0.1 * (noise - 0.5))
-            elif "edge_importance" in key or (key.endswith("weight") and value.dim() == 1):
-                value.copy_(0.5 + noise)
-            else:
-                value.mul_(0.5 + noise)
 
 
 def make_input(case: Case, seed: int = 0, all_real: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,13 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_model import DEFAULT_REFERENCE, load_reference, randomize  # noqa: E402
+from bench_model import DEFAULT_REFERENCE, load_reference  # noqa: E402
 
 from stgcn import build_model  # noqa: E402
 from stgcn.data.convert.ntu import convert_file  # noqa: E402
 from stgcn.data.transforms import build_pipeline  # noqa: E402
 from stgcn.engine.config import load_config  # noqa: E402
 from stgcn.models.fuse import fuse_conv_bn  # noqa: E402
+from tests.models.helpers import randomize  # noqa: E402
 
 DEFAULT_RAW = ROOT.parent / "shared" / "data" / "ntu_raw_samples" / "skeletons"
 DEFAULT_CONFIG = ROOT / "configs" / "skeleton" / "stgcn" / "stgcn_80e_ntu60_xsub_keypoint_3d.py"

@@ -1,8 +1,13 @@
-"""Shared fixtures: the real data and the reference oracle beside the checkout (skipped when absent)."""
+"""Shared fixtures: the real data and the reference oracle beside the checkout.
+
+Tests that need them are skipped when ``../shared`` is absent, unless ``STGCN_REQUIRE_SHARED=1`` (set by
+CI), where a missing file fails the test instead: a skip there would hide a broken check.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +20,8 @@ def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test when it is not there."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
+        if os.environ.get("STGCN_REQUIRE_SHARED") == "1":
+            pytest.fail(f"{path} is missing and STGCN_REQUIRE_SHARED=1")
         pytest.skip(f"{path.name} not available (../shared is absent)")
     return path
 

@@ -4,11 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.conftest import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
-NTU_RAW = ROOT.parent / "shared" / "data" / "ntu_raw_samples" / "skeletons"
-REFERENCE = ROOT.parent / "shared" / "reference" / "stgcn_reference.py"
 
 
 def run_script(name: str, *args: str) -> str:
@@ -18,17 +16,17 @@ def run_script(name: str, *args: str) -> str:
     return proc.stdout
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="needs the reference oracle in ../shared")
 def test_bench_model_prints_ratios_and_parity():
+    shared_path("reference", "stgcn_reference.py")
     out = run_script("bench_model.py", "--batch", "1", "--frames", "12", "--repeats", "1", "--threads", "1")
     for line in ("train B1 T12 coco M2", "eval B1 T12 ntu M2", "ref/fused-2p", "parity against the oracle"):
         assert line in out
     assert "fused-2p: logits" in out
 
 
-@pytest.mark.skipif(not (NTU_RAW.exists() and REFERENCE.exists()),
-                    reason="needs the raw NTU samples and the reference in ../shared")
 def test_bench_ntu_inference_runs_on_the_raw_samples():
+    shared_path("data", "ntu_raw_samples", "skeletons")
+    shared_path("reference", "stgcn_reference.py")
     out = run_script("bench_ntu_inference.py", "--repeats", "1", "--threads", "1", "--clips", "3")
     assert "with a padded second person" in out and "fused, padding reused" in out
 

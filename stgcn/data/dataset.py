@@ -11,6 +11,7 @@ naming the file and the sample instead of a shape error deep inside the model.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import warnings
 import zlib
@@ -29,6 +30,7 @@ from stgcn.errors import StgcnError, did_you_mean
 from stgcn.registry import build_from_table
 
 NAN_POLICIES = ("error", "zero")
+_log = logging.getLogger("stgcn")
 
 
 @dataclass(frozen=True)
@@ -59,17 +61,18 @@ class SampleSpec:
                    head.get("num_person", 2), layout)
 
 
-def _open(ann_file: object, source: str) -> tuple[Sequence, dict | None]:
+def _open(ann_file: object, source: str) -> tuple[Sequence, dict | None, str]:
+    """(records, split dict or None, the file read): a packed directory when `find_packed` gives one."""
     if isinstance(ann_file, (list, dict)):
-        return unpack_layout(ann_file, source)
-    packed = find_packed(ann_file)
+        return (*unpack_layout(ann_file, source), source)
+    packed, stale = find_packed(ann_file)
     if packed is not None:
         records = PackedAnnotations(packed)
-        return records, records.split
-    if os.path.isdir(f"{ann_file}.packed") and os.path.isfile(ann_file):  # older than the .pkl
-        warnings.warn(f"{ann_file}.packed is older than {ann_file} and is ignored; re-run "
-                      f"`stgcn pack {ann_file} {ann_file}.packed`", stacklevel=3)
-    return unpack_layout(load_pickle(ann_file), source)
+        return records, records.split, str(packed)
+    if stale:
+        warnings.warn(f"{ann_file}.packed is not used: {stale}; reading {ann_file} instead (re-run "
+                      f"`stgcn pack {ann_file}` to pack it again)", stacklevel=3)
+    return (*unpack_layout(load_pickle(ann_file), source), str(ann_file))
 
 
 def _unknown(kind: str, name: object, valid: Sequence[str], where: str) -> StgcnError:
@@ -95,9 +98,10 @@ class PoseDataset(Dataset):
     """Skeleton samples from an annotation file, run through a pipeline of transforms.
 
     `ann_file` is a .pkl (plain list, or split dict with `split=` naming the part to use), a packed
-    directory, or in-memory annotations; a fresh `<ann_file>.packed/` beside a .pkl is used instead of
-    it. Items are the pipeline's Collect'ed dicts, e.g. `{'keypoint': float32 tensor (C, T, V, M),
-    'label': int}`. `.labels` and `.frame_dirs` follow dataset order.
+    directory, or in-memory annotations; a `<ann_file>.packed/` beside a .pkl is read instead of it
+    while the .pkl is the file it was packed from (`find_packed`; `.read_from` names the file read,
+    logged when it is not `ann_file`). Items are the pipeline's Collect'ed dicts, e.g.
+    `{'keypoint': float32 tensor (C, T, V, M), 'label': int}`. `.labels`, `.frame_dirs`: dataset order.
     """
 
     def __init__(self, ann_file: str | os.PathLike | list | dict, pipeline: Sequence[dict],
@@ -112,7 +116,9 @@ class PoseDataset(Dataset):
         self.spec = spec or SampleSpec()
         self.num_classes = num_classes if num_classes is not None else self.spec.num_classes
         self.pipeline = build_pipeline(pipeline)
-        self.records, splits = _open(ann_file, self.source)
+        self.records, splits, self.read_from = _open(ann_file, self.source)
+        if self.read_from != self.source:
+            _log.info("%s: reading %s", self.source, self.read_from)
         self.indices = self._select(split, splits)
         self._zeroed: set[int] = set()
         self._check_samples()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from stgcn.data.augment import CenterJoint, MinMaxNormalize, RandomRot, RandomScale
+from stgcn.data.augment import CenterJoint, MinMaxNormalize, RandomRot, RandomScale, rotation_onto
 from stgcn.data.results import require
 from stgcn.errors import StgcnError
 from stgcn.graph import ALIASES, LAYOUTS, Layout
@@ -289,20 +289,6 @@ class PreNormalize2D:
         return results
 
 
-def _rotation_to(vector: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The 3x3 rotation turning `vector` onto the direction of `target` (identity if degenerate)."""
-    if np.abs(vector).sum() < 1e-6:
-        return np.eye(3)
-    axis = np.cross(vector, target)
-    cos = np.clip(np.dot(vector / np.linalg.norm(vector), target), -1.0, 1.0)
-    angle = np.arccos(cos)
-    if np.abs(axis).sum() < 1e-6 or abs(angle) < 1e-6:
-        return np.eye(3)
-    axis = axis / np.linalg.norm(axis)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)  # Rodrigues
-
-
 class PreNormalize3D:
     """1.x online 3D normalisation on [M, T, V, 3] (M <= 2): keep the frames where the main person (the
     one present in more frames, moved to slot 0) is present; centre on joint 1 (V = 25) or the last
@@ -332,10 +318,10 @@ class PreNormalize3D:
             results["body_center"] = center
         if self.align_spine:  # zaxis = (bottom, top): bottom -> top onto +z
             bottom, top = self.zaxis
-            x = x @ _rotation_to(x[0, 0, top] - x[0, 0, bottom], np.array([0.0, 0.0, 1.0])).T
+            x = x @ rotation_onto(x[0, 0, top] - x[0, 0, bottom], np.array([0.0, 0.0, 1.0])).T
         if self.align_shoulder:  # xaxis = (right, left) shoulder: left -> right onto +x, as 1.x does
             right, left = self.xaxis
-            x = x @ _rotation_to(x[0, 0, right] - x[0, 0, left], np.array([1.0, 0.0, 0.0])).T
+            x = x @ rotation_onto(x[0, 0, right] - x[0, 0, left], np.array([1.0, 0.0, 0.0])).T
         results["keypoint"] = x.astype(np.float32)
         results["total_frames"] = x.shape[1]
         return results

@@ -14,7 +14,8 @@ import torch
 from stgcn.engine import train as train_module
 from stgcn.engine.config import load_config, parse_cfg_options
 from stgcn.engine.metrics import parse_evaluation
-from stgcn.engine.train import TrainOptions, parse_checkpoint_config, train
+from stgcn.engine.train import TrainOptions, train
+from stgcn.engine.workdir import parse_checkpoint_config
 from stgcn.errors import StgcnError
 from stgcn.models.checkpoint import read_checkpoint
 from tests.engine.tiny import free_port, run_command, write_tiny_config
@@ -30,11 +31,16 @@ def _restore_global_flags():
 
 
 def run_tiny(tmp_path: Path, name: str, options: list[str] = (), **opts) -> train_module.Run:
+    """The tiny config trained into tmp_path/name; `seed` (default 0), `resume_from` and `load_from` go
+    into the config as the command line puts them, the rest into TrainOptions."""
     config = write_tiny_config(tmp_path)
     cfg = load_config(config, parse_cfg_options(list(options)))
-    work_dir = tmp_path / name
-    return train(cfg, TrainOptions(config_path=str(config), work_dir=str(work_dir), device="cpu",
-                                   seed=opts.pop("seed", 0), **opts))
+    cfg["work_dir"] = str(tmp_path / name)
+    for key, default in (("seed", 0), ("resume_from", None), ("load_from", None)):
+        value = opts.pop(key, default)
+        if value is not None:
+            cfg[key] = value
+    return train(cfg, TrainOptions(config_path=str(config), device="cpu", **opts))
 
 
 def states_equal(a: dict, b: dict) -> bool:

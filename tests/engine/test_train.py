@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from stgcn.engine.metrics import parse_evaluation
 from stgcn.engine.train import TrainOptions, train
 from stgcn.engine.workdir import parse_checkpoint_config
 from stgcn.errors import StgcnError
+from stgcn.fileio import LOCK_NAME
 from stgcn.models.checkpoint import read_checkpoint
 from tests.engine.tiny import free_port, run_command, write_tiny_config
 
@@ -57,8 +59,21 @@ def test_same_seed_gives_bit_identical_weights_whatever_the_worker_count(tmp_pat
     assert not states_equal(a["state_dict"], read_checkpoint(d.work_dir / "epoch_2.pth")["state_dict"])
 
 
+def _tied_scores(results, labels, metrics, topk=(1, 5), logger=None):
+    """Every validation scores the same: only the first epoch may be the best (mmcv keeps the first)."""
+    return OrderedDict(top1_acc=0.5, top5_acc=1.0, mean_class_accuracy=0.5)
+
+
+def _outputs(work_dir: Path) -> dict[str, str]:
+    """The run's files except the timestamped logs; symlinks as their target."""
+    return {p.name: (os.readlink(p) if p.is_symlink() else "file") for p in work_dir.iterdir()
+            if not p.name.endswith((".log", ".log.json"))}
+
+
 def test_killed_and_resumed_run_ends_like_the_uninterrupted_one(tmp_path, monkeypatch):
-    full = run_tiny(tmp_path, "full")
+    """Weights, optimizer state, seed and files (best, pruned epochs) as if never interrupted."""
+    monkeypatch.setattr(train_module, "evaluate", _tied_scores)
+    options = ["checkpoint_config.max_keep_ckpts=1"]
     save = train_module.save_epoch_checkpoint
 
     def save_then_die(run, settings):
@@ -68,15 +83,23 @@ def test_killed_and_resumed_run_ends_like_the_uninterrupted_one(tmp_path, monkey
 
     monkeypatch.setattr(train_module, "save_epoch_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        run_tiny(tmp_path, "killed")
+        run_tiny(tmp_path, "killed", options, seed=None, validate=True)  # a random seed
     monkeypatch.setattr(train_module, "save_epoch_checkpoint", save)
     killed = tmp_path / "killed"
-    assert not (killed / "epoch_2.pth").exists()
-    resumed = run_tiny(tmp_path, "killed", resume_from=str(killed / "epoch_1.pth"))
+    assert not (killed / "epoch_2.pth").exists() and not (killed / LOCK_NAME).exists()
+    seed = read_checkpoint(killed / "epoch_1.pth")["meta"]["seed"]
+    full = run_tiny(tmp_path, "full", options, seed=seed, validate=True)
+    resumed = run_tiny(tmp_path, "killed", options, seed=None, validate=True,
+                       resume_from=str(killed / "epoch_1.pth"))
+    assert resumed.meta["seed"] == seed and resumed.cfg["seed"] == seed
     assert resumed.epoch == 2 and resumed.global_iter == full.global_iter == 4
+    assert _outputs(killed) == _outputs(full.work_dir) == {
+        "tiny.py": "file", "epoch_2.pth": "file", "latest.pth": "epoch_2.pth",
+        "best_top1_acc_epoch_1.pth": "file"}
     want = read_checkpoint(full.work_dir / "epoch_2.pth")
     got = read_checkpoint(killed / "epoch_2.pth")
     assert states_equal(want["state_dict"], got["state_dict"])
+    assert got["meta"]["hook_msgs"]["best_ckpt"] == str(killed / "best_top1_acc_epoch_1.pth")
     for p, q in zip(want["optimizer"]["state"].values(), got["optimizer"]["state"].values(), strict=True):
         assert torch.equal(p["momentum_buffer"], q["momentum_buffer"])
 

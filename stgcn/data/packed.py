@@ -254,6 +254,7 @@ class PackedAnnotations(Sequence):
         if record is None and isinstance(meta.get("source"), str) and meta["source"] != "<memory>":
             self._fix = f"re-run `stgcn pack {meta['source']} {self.path}`"
         self.meta = meta
+        self.rules_checked = meta["version"] >= 2  # `stgcn pack` applied `stgcn.data.samples` rules
         try:
             self.frame_dirs: list[str] = list(meta["frame_dirs"])
             self.split: dict | None = meta["split"]

@@ -9,7 +9,6 @@ import os
 import warnings
 from pathlib import Path
 
-from stgcn.commands import tool_main
 from stgcn.engine.config import load_config, parse_cfg_options
 from stgcn.engine.dist import LAUNCHERS
 
@@ -17,7 +16,9 @@ from stgcn.engine.dist import LAUNCHERS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="train config file path")
     parser.add_argument("--work-dir", help="the dir to save logs and models (default: the config's "
-                                           "work_dir, else ./work_dirs/<config name>)")
+                                           "work_dir, else ./work_dirs/<config name>); its checkpoints are "
+                                           "replaced as training reaches them, and a second training in "
+                                           "the same dir is refused while the first runs")
     parser.add_argument("--resume-from", help="checkpoint to resume from (weights, optimizer, epoch)")
     parser.add_argument("--load-from", help="initial weights (fine-tuning); a classifier of another class "
                                             "count is re-initialised")
@@ -80,5 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of tools/train.py."""
-    return tool_main("Train an ST-GCN skeleton action recognizer", add_arguments, run, argv)
+    """Entry point of tools/train.py (the same error handling as `stgcn train`)."""
+    from stgcn.cli import run_command
+
+    return run_command("train", argv, prog="tools/train.py")

@@ -39,6 +39,7 @@ from stgcn.engine.loader import (
     build_eval_loader,
     build_train_loader,
     check_data_keys,
+    check_model_sizes,
     derive_seed,
     loader_settings,
     set_random_seed,
@@ -302,6 +303,10 @@ def check_runtime_keys(cfg: dict, source: str) -> list[str]:
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise StgcnError(f"{source}: seed must be a non-negative int, got {seed!r}")
     check_data_keys(cfg["data"], source)
+    check_model_sizes(cfg["model"], source)
+    optim.check_optimizer_config(cfg["optimizer"])
+    optim.build_lr_schedule(cfg.get("lr_config") or {"policy": "fixed"}, cfg["total_epochs"], 1)
+    optim.build_grad_clip(cfg.get("optimizer_config"))
     notes = []
     if cfg.get("workflow", [("train", 1)]) not in ([("train", 1)], [["train", 1]]):
         notes.append("workflow entries other than ('train', 1) are ignored; use --validate to evaluate")

@@ -20,7 +20,7 @@ from torch import nn
 
 from stgcn.engine import dist as dist_utils
 from stgcn.engine.config import check_plain
-from stgcn.engine.loader import build_data, build_eval_loader, loader_settings
+from stgcn.engine.loader import build_data, build_eval_loader, check_data_keys, loader_settings
 from stgcn.engine.metrics import confusion_matrix, eval_topk, evaluate, per_class_accuracy
 from stgcn.engine.runtime import autocast, resolve_amp
 from stgcn.errors import StgcnError
@@ -152,6 +152,7 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
     if opts.confusion_matrix not in (None, "-"):
         check_output_path(opts.confusion_matrix, opts.overwrite, flag="--confusion-matrix")
     topk = eval_topk(opts.eval_options)
+    check_data_keys(cfg.get("data") or {}, "config")
     backend = (cfg.get("dist_params") or {}).get("backend")
     info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
     device = dist_utils.resolve_device(opts.device, info.local_rank)

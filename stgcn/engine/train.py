@@ -55,7 +55,7 @@ from stgcn.engine.logger import (
     timestamp,
 )
 from stgcn.engine.metrics import EvalSettings, evaluate, parse_evaluation
-from stgcn.engine.runtime import autocast, configure_cpu_runtime, resolve_amp
+from stgcn.engine.runtime import autocast, configure_cpu_runtime, grad_scaler, resolve_amp
 from stgcn.engine.test import dump_results, inference
 from stgcn.engine.workdir import (
     CheckpointSettings,
@@ -332,26 +332,6 @@ def _seeds(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo) -> tuple[in
     return seed, seed + info.rank if opts.diff_seed else seed
 
 
-def _wrap(raw_model: nn.Module, info: dist_utils.DistInfo, device: torch.device, cfg: dict) -> nn.Module:
-    if not info.distributed:
-        return raw_model
-    # 1x1 conv gradients come back channels-last: the same memory order as the parameter, only the
-    # strides of the size-1 dims differ, so DDP's layout warning does not apply
-    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-    return nn.parallel.DistributedDataParallel(
-        raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
-        find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
-
-
-def _grad_scaler(amp: torch.dtype | None, fp16_cfg: dict | None) -> torch.amp.GradScaler | None:
-    """fp16 needs loss scaling (dynamic, or starting from `fp16 = dict(loss_scale=512.)`); bf16 does not."""
-    if amp != torch.float16:
-        return None
-    loss_scale = (fp16_cfg or {}).get("loss_scale", "dynamic")
-    scale = float(loss_scale) if isinstance(loss_scale, (int, float)) else 2.0**16
-    return torch.amp.GradScaler("cuda", init_scale=scale)
-
-
 def _start_logs(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, notes: list[str]):
     """Resolved config, text log and the run's header lines; returns (logger, timestamp, env text)."""
     work_dir = Path(cfg["work_dir"])
@@ -397,10 +377,11 @@ def _build_run(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, device:
             "config": config_to_text(cfg), "config_dict": cfg}
     run_log = RunLog(logger, work_dir / f"{stamp}.log.json", info.rank,
                      work_dir / "tf_logs" if tensorboard else None)
+    model = dist_utils.wrap_model(raw_model, info, device, cfg)
     run = Run(cfg=cfg, opts=opts, info=info, device=device, work_dir=work_dir, logger=logger, log=run_log,
-              model=_wrap(raw_model, info, device, cfg), raw_model=raw_model, optimizer=optimizer,
+              model=model, raw_model=raw_model, optimizer=optimizer,
               schedule=schedule, grad_clip=optim.build_grad_clip(cfg.get("optimizer_config")), amp=amp,
-              scaler=_grad_scaler(amp, cfg.get("fp16")), meta=meta, max_epochs=cfg["total_epochs"],
+              scaler=grad_scaler(amp, cfg.get("fp16")), meta=meta, max_epochs=cfg["total_epochs"],
               log_interval=log_interval)
     if cfg.get("resume_from"):
         _load_weights(run, cfg["resume_from"], resume=True)

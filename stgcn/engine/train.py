@@ -219,8 +219,9 @@ def validate(run: Run, dataset, settings: EvalSettings) -> None:
             greater = settings.rule != "less" if settings.rule else "loss" not in key
             hook_msgs = run.meta["hook_msgs"]
             if is_better(metrics[key], hook_msgs.get("best_score"), greater):
-                if hook_msgs.get("best_ckpt"):
-                    Path(hook_msgs["best_ckpt"]).unlink(missing_ok=True)
+                old = Path(hook_msgs.get("best_ckpt") or "")
+                if old.name and old.parent.resolve() == run.work_dir.resolve():  # never another run's file
+                    old.unlink(missing_ok=True)
                 name = f"best_{key}_epoch_{run.epoch}.pth"
                 hook_msgs.update(best_score=float(metrics[key]), best_ckpt=str(run.work_dir / name))
                 save_checkpoint(run.work_dir / name, run.raw_model, run.optimizer, _meta(run))

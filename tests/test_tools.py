@@ -187,7 +187,7 @@ def test_ctrl_c_is_one_line_exit_130(trained, tmp_path):
     assert not [p.name for p in work_dir.iterdir() if p.name.endswith(".tmp") or p.name == LOCK_NAME]
     proc = interrupt_when([sys.executable, TEST, str(config), str(work / "latest.pth"), "--device", "cpu",
                            "--eval", "top_k_accuracy", "--batch-size", "1", "--out", str(tmp_path / "r.pkl"),
-                           "--cfg-options", "data.test.num_samples=2000"], tmp_path, "Testing 2000 samples")
+                           "--cfg-options", "data.test.num_samples=500"], tmp_path, "Testing 500 samples")
     assert proc.returncode == 130, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and proc.stderr.splitlines()[-1] == "tools/test.py: interrupted"
     assert not (tmp_path / "r.pkl").exists()

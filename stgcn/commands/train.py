@@ -1,6 +1,11 @@
 """`stgcn train CONFIG` / `tools/train.py CONFIG`: every flag of mmaction2 0.x's tools/train.py, plus
 --load-from, --device and --amp. Writes work_dir/{epoch_N,latest,best_top1_acc_epoch_N}.pth, the
-{timestamp}.log and .log.json logs and the resolved config."""
+{timestamp}.log and .log.json logs and the resolved config.
+
+--resume-from continues the weights, optimizer, epoch, seed (unless --seed is given) and best score, so
+the work dir ends as an uninterrupted run's would. While a training writes into a work dir, a second one
+there is refused (the lock file .stgcn.lock holds the owner's pid; a dead owner's lock is taken over).
+Errors are one line (exit 2); Ctrl-C stops with one line (exit 130)."""
 
 from __future__ import annotations
 

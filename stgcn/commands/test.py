@@ -4,6 +4,10 @@ per sample, in dataset order.
 
 `tools/test.py CHECKPOINT --eval ...` (no config) rebuilds everything from the config saved in the
 checkpoint by `tools/train.py`.
+
+Output files (--out, --confusion-matrix CSV) are checked before the model runs and written atomically;
+an existing file is replaced only with --overwrite. A checkpoint whose weights hold NaN/inf is tested
+with a warning naming the tensor.
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ import argparse
 import os
 import warnings
 
-from stgcn.commands import tool_main
-from stgcn.engine.config import load_config, merge_cfg_options, parse_cfg_options
+from stgcn.engine.config import check_plain, load_config, merge_cfg_options, parse_cfg_options
 from stgcn.engine.dist import LAUNCHERS
 from stgcn.engine.metrics import METRICS
 from stgcn.errors import StgcnError
+from stgcn.fileio import OVERWRITE_HELP
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
 
@@ -26,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "written by tools/train.py)")
     parser.add_argument("checkpoint", nargs="?", help="checkpoint file")
     parser.add_argument("--out", help="output result file: .pkl/.pickle (list of float32 logit arrays in "
-                                      "dataset order) or .json")
+                                      "dataset order) or .json; an existing file needs --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--fuse-conv-bn", action="store_true",
                         help="fold BatchNorm into the convolutions (faster inference)")
     parser.add_argument("--eval", nargs="+", choices=METRICS, default=[],
@@ -52,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="samples per batch (default: data.test_dataloader.videos_per_gpu, else 1)")
     parser.add_argument("--confusion-matrix", nargs="?", const="-", metavar="CSV",
-                        help="print the confusion matrix (rows = true class), or write it to CSV")
+                        help="print the confusion matrix (rows = true class), or write it to CSV "
+                             "(an existing CSV needs --overwrite)")
     parser.add_argument("--per-class", action="store_true", help="print per-class accuracy")
 
 
@@ -64,10 +70,11 @@ def _config_and_checkpoint(args: argparse.Namespace) -> tuple[dict, str]:
         raise StgcnError(f"{args.config}: give CONFIG CHECKPOINT, or a checkpoint alone (.pth)")
     from stgcn.models.checkpoint import read_checkpoint
 
-    meta = read_checkpoint(args.config).get("meta") or {}
-    if not isinstance(meta.get("config_dict"), dict):
+    meta = read_checkpoint(args.config).get("meta")
+    if not isinstance(meta, dict) or not isinstance(meta.get("config_dict"), dict):
         raise StgcnError(f"{args.config}: the checkpoint carries no config (not written by tools/train.py); "
                          "pass the config file first: test.py CONFIG CHECKPOINT")
+    check_plain(meta["config_dict"], "meta.config_dict", args.config)
     return merge_cfg_options(meta["config_dict"], options, source=args.config), args.config
 
 
@@ -96,11 +103,13 @@ def run(args: argparse.Namespace) -> int:
                        fuse_conv_bn=args.fuse_conv_bn, launcher=args.launcher, device=args.device,
                        amp=args.amp,
                        batch_size=args.batch_size, confusion_matrix=args.confusion_matrix,
-                       per_class=args.per_class)
+                       per_class=args.per_class, overwrite=args.overwrite)
     run_test(cfg, checkpoint, opts, logger)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of tools/test.py."""
-    return tool_main("Test (and evaluate) an ST-GCN checkpoint", add_arguments, run, argv)
+    """Entry point of tools/test.py (the same error handling as `stgcn test`)."""
+    from stgcn.cli import run_command
+
+    return run_command("test", argv, prog="tools/test.py")

@@ -19,11 +19,12 @@ import torch
 from torch import nn
 
 from stgcn.engine import dist as dist_utils
-from stgcn.engine.loader import build_data, build_eval_loader, loader_settings
+from stgcn.engine.config import check_plain
+from stgcn.engine.loader import build_data, build_eval_loader, check_data_keys, loader_settings
 from stgcn.engine.metrics import confusion_matrix, eval_topk, evaluate, per_class_accuracy
 from stgcn.engine.runtime import autocast, resolve_amp
 from stgcn.errors import StgcnError
-from stgcn.fileio import write_atomic
+from stgcn.fileio import check_output_path, write_atomic
 from stgcn.progress import Progress
 
 RESULT_SUFFIXES = (".pkl", ".pickle", ".json")
@@ -71,6 +72,7 @@ class TestOptions:
     batch_size: int | None = None
     confusion_matrix: str | None = None
     per_class: bool = False
+    overwrite: bool = False
 
 
 def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.Module:
@@ -79,9 +81,11 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
     from stgcn import build_model
     from stgcn.models.checkpoint import load_checkpoint, read_checkpoint
 
-    saved = (read_checkpoint(checkpoint).get("meta") or {}).get("config_dict")
+    meta = read_checkpoint(checkpoint).get("meta")
+    saved = meta.get("config_dict") if isinstance(meta, dict) else None
     diff = []
     if isinstance(saved, dict) and "model" in saved:
+        check_plain(saved["model"], "meta.config_dict.model", checkpoint)
         diff = model_config_diff(saved["model"], cfg["model"])
     note = f"the checkpoint was trained with a different model config ({', '.join(diff[:5])})" if diff else ""
     model = build_model(cfg["model"])
@@ -91,7 +95,18 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
         raise StgcnError(f"{exc}; {note}" if note else str(exc)) from None
     if note:
         logger.warning(f"{checkpoint}: {note}; the weights loaded, check the config")
+    warn_non_finite(model, checkpoint, logger)
     return model.eval()
+
+
+def warn_non_finite(model: nn.Module, checkpoint: str, logger: logging.Logger) -> list[str]:
+    """One warning line naming the first tensor that holds NaN/inf (the scores would mean nothing)."""
+    bad = [name for name, t in model.state_dict().items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        logger.warning(f"{checkpoint}: {len(bad)} weight tensors hold NaN/inf values (first: {bad[0]}); "
+                       "the scores below are not meaningful; use an earlier checkpoint")
+    return bad
 
 
 def model_config_diff(a, b, prefix: str = "model") -> list[str]:
@@ -132,7 +147,12 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
         raise StgcnError("test needs --out result.pkl and/or --eval top_k_accuracy; give at least one")
     if opts.out and Path(opts.out).suffix not in RESULT_SUFFIXES:
         raise StgcnError(f"--out {opts.out}: unsupported suffix; use one of {', '.join(RESULT_SUFFIXES)}")
+    if opts.out:
+        check_output_path(opts.out, opts.overwrite)
+    if opts.confusion_matrix not in (None, "-"):
+        check_output_path(opts.confusion_matrix, opts.overwrite, flag="--confusion-matrix")
     topk = eval_topk(opts.eval_options)
+    check_data_keys(cfg.get("data") or {}, "config")
     backend = (cfg.get("dist_params") or {}).get("backend")
     info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
     device = dist_utils.resolve_device(opts.device, info.local_rank)
@@ -147,6 +167,7 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
     model = model.to(device)
     loader, indices = build_eval_loader(dataset, loader_settings(cfg["data"], "test"), info, device,
                                         opts.batch_size)
+    logger.info(f"Testing {len(dataset)} samples of data.test")
     results = inference(model, loader, indices, len(dataset), device, amp, desc="test",
                         show_progress=None if info.is_main else False)
     metrics: OrderedDict = OrderedDict()

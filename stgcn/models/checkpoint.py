@@ -34,14 +34,12 @@ HEAD_KEYS = ("cls_head.fc.weight", "cls_head.fc.bias")
 
 def _numpy_safe_globals() -> list:
     """numpy objects mmcv may have pickled into ``meta`` (e.g. a best score as np.float64)."""
-    try:
-        from numpy._core import multiarray  # numpy 2 (numpy 1.26 forwards it to numpy.core)
-    except ImportError:
-        from numpy.core import multiarray
-    items = [multiarray.scalar, np.dtype, multiarray._reconstruct, np.ndarray]
+    # numpy 1.26 also has a `numpy._core` shim (torch imports it) without the real objects
+    core = np._core if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else np.core
+    items = [core.multiarray.scalar, np.dtype, core.multiarray._reconstruct, np.ndarray]
     items += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
-    items.append((multiarray.scalar, "numpy.core.multiarray.scalar"))
-    items.append((multiarray._reconstruct, "numpy.core.multiarray._reconstruct"))
+    items.append((core.multiarray.scalar, "numpy.core.multiarray.scalar"))
+    items.append((core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"))
     return items
 
 

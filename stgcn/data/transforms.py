@@ -126,14 +126,17 @@ class PoseDecode:
 
 
 class FormatGCNInput:
-    """[M, T, V, C] (+ keypoint_score as an extra channel) -> [C, T, V, num_person]; zero-pads or
-    truncates persons."""
+    """[M, T, V, C] (+ keypoint_score as an extra channel) -> [C, T, V, num_person]; pads or truncates
+    persons. `mode='zero'` pads with zeros; `mode='loop'` (1.x) fills the empty slots of a one-person
+    clip with copies of that person."""
 
-    def __init__(self, input_format: str = "NCTVM", num_person: int = 2) -> None:
+    def __init__(self, input_format: str = "NCTVM", num_person: int = 2, mode: str = "zero") -> None:
         if input_format != "NCTVM":
             raise StgcnError(f"pipeline: FormatGCNInput input_format={input_format!r} is not supported; "
                              "use 'NCTVM'")
-        self.input_format, self.num_person = input_format, num_person
+        if mode not in ("zero", "loop"):
+            raise StgcnError(f"pipeline: FormatGCNInput mode={mode!r} is not valid; use 'zero' or 'loop'")
+        self.input_format, self.num_person, self.mode = input_format, num_person, mode
 
     def __call__(self, results: dict) -> dict:
         x = require(results, "keypoint", "FormatGCNInput")
@@ -142,11 +145,40 @@ class FormatGCNInput:
         x = x.transpose(3, 1, 2, 0)
         m = x.shape[-1]
         if m < self.num_person:
-            x = np.concatenate([x, np.zeros(x.shape[:-1] + (self.num_person - m,), x.dtype)], axis=-1)
+            fill = np.repeat(x, self.num_person - 1, axis=-1) if self.mode == "loop" and m == 1 else \
+                np.zeros(x.shape[:-1] + (self.num_person - m,), x.dtype)
+            x = np.concatenate([x, fill], axis=-1)
         x = np.ascontiguousarray(x[..., : self.num_person])
         results["keypoint"] = x
         results["input_shape"] = x.shape
         return results
+
+
+class PackActionInputs:
+    """1.x's final step: `{'keypoint': float32 tensor, 'label': int}` from FormatGCNInput's [C, T, V, M].
+
+    With `num_clips` > 1 (UniformSampleFrames in test mode) the frames are split into clips:
+    (num_clips, C, T / num_clips, V, M), which the evaluation loop folds into the batch and averages.
+    mmaction2 1.x's `inputs` are the same numbers in (num_clips, M, T, V, C) order.
+    """
+
+    def __init__(self, meta_keys: Sequence[str] = ()) -> None:
+        self.meta_keys = tuple(meta_keys)  # 1.x data-sample metadata; not carried here
+
+    def __call__(self, results: dict) -> dict:
+        x = require(results, "keypoint", "PackActionInputs")
+        if x.ndim != 4:
+            raise StgcnError(f"pipeline: PackActionInputs needs FormatGCNInput's [C, T, V, M] keypoint, got "
+                             f"shape {x.shape}; put FormatGCNInput before it")
+        clips = int(results.get("num_clips", 1))
+        if clips > 1:
+            c, t, v, m = x.shape
+            if t % clips:
+                raise StgcnError(f"pipeline: PackActionInputs got {t} frames for {clips} clips; the frame "
+                                 "count must be a multiple of num_clips")
+            x = np.ascontiguousarray(x.reshape(c, clips, t // clips, v, m).transpose(1, 0, 2, 3, 4))
+        return {"keypoint": torch.from_numpy(x.astype(np.float32, copy=False)),
+                "label": int(require(results, "label", "PackActionInputs"))}
 
 
 class PoseNormalize:
@@ -356,8 +388,8 @@ class PreNormalize3D:
 TRANSFORMS: dict[str, type] = {
     cls.__name__: cls for cls in (
         PaddingWithLoop, UniformSampleFrames, RandomSampleFrames, PoseDecode, FormatGCNInput,
-        PoseNormalize, Collect, ToTensor, JointToBone, GenSkeFeat, PreNormalize2D, PreNormalize3D,
-        RandomRot, RandomScale, CenterJoint, MinMaxNormalize)
+        PackActionInputs, PoseNormalize, Collect, ToTensor, JointToBone, GenSkeFeat, PreNormalize2D,
+        PreNormalize3D, RandomRot, RandomScale, CenterJoint, MinMaxNormalize)
 }
 
 

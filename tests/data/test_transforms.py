@@ -44,6 +44,7 @@ MINIMAL = {  # a short pipeline exercising each registered transform on [M, T, V
     "RandomSampleFrames": [dict(type="RandomSampleFrames", clip_len=8), dict(type="PoseDecode")],
     "PoseDecode": [dict(type="PoseDecode")],
     "FormatGCNInput": [dict(type="FormatGCNInput")],
+    "PackActionInputs": [dict(type="FormatGCNInput"), dict(type="PackActionInputs")],
     "PoseNormalize": [dict(type="FormatGCNInput"), dict(type="PoseNormalize")],
     "Collect": [dict(type="Collect", keys=["keypoint"])],
     "ToTensor": [dict(type="ToTensor", keys=["keypoint"])],
@@ -64,7 +65,7 @@ def test_every_registered_transform_runs(name):
     dims = 3 if name == "PreNormalize3D" else 2
     out = build_pipeline(MINIMAL[name])(_sample(v=25 if dims == 3 else 17, c=dims, score=dims == 2))
     assert out is not None and "keypoint" in out
-    assert all(isinstance(x, torch.Tensor) for x in [out["keypoint"]]) == (name == "ToTensor")
+    assert all(isinstance(x, torch.Tensor) for x in [out["keypoint"]]) == (name in ("ToTensor", "PackActionInputs"))
 
 
 # --- 0.x transforms ---------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""`stgcn train CONFIG` / `tools/train.py CONFIG`: every flag of mmaction2 0.x's tools/train.py, plus
---load-from, --device and --amp. Writes work_dir/{epoch_N,latest,best_top1_acc_epoch_N}.pth, the
+"""`stgcn train CONFIG` / `tools/train.py CONFIG`: every flag of mmaction2 0.x's tools/train.py, the 1.x
+ones (--resume [auto|CKPT], --no-validate, --auto-scale-lr, --diff-rank-seed), plus --load-from, --device
+and --amp. 1.x configs validate every `train_cfg.val_interval` epochs unless --no-validate.
+Writes work_dir/{epoch_N,latest,best_top1_acc_epoch_N}.pth, the
 {timestamp}.log and .log.json logs and the resolved config."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from stgcn.commands import tool_main
 from stgcn.engine.config import load_config, parse_cfg_options
 from stgcn.engine.dist import LAUNCHERS
+from stgcn.errors import StgcnError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", help="the dir to save logs and models (default: the config's "
                                            "work_dir, else ./work_dirs/<config name>)")
     parser.add_argument("--resume-from", help="checkpoint to resume from (weights, optimizer, epoch)")
+    parser.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",
+                        help="1.x: resume from CKPT, or (no value) from the work dir's latest checkpoint")
+    parser.add_argument("--no-validate", action="store_true",
+                        help="1.x configs: do not validate during training (they validate by default)")
+    parser.add_argument("--auto-scale-lr", action="store_true",
+                        help="1.x configs: lr x (batch_size x world size) / auto_scale_lr.base_batch_size")
     parser.add_argument("--load-from", help="initial weights (fine-tuning); a classifier of another class "
                                             "count is re-initialised")
     parser.add_argument("--validate", action="store_true",
@@ -34,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                              "(pick a GPU with CUDA_VISIBLE_DEVICES)")
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed (default: the config's seed, else random)")
-    parser.add_argument("--diff-seed", action="store_true", help="use a different seed on each rank")
+    parser.add_argument("--diff-seed", "--diff-rank-seed", dest="diff_seed", action="store_true",
+                        help="use a different seed on each rank")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic algorithms (cuDNN deterministic, no benchmark)")
     parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", default=None,
@@ -58,6 +68,14 @@ def resolve_work_dir(cli: str | None, cfg: dict, config_path: str) -> str:
     return str(Path("work_dirs") / Path(config_path).stem)
 
 
+def latest_checkpoint(work_dir: Path) -> str | None:
+    """`--resume` without a path: the work dir's latest.pth, else its highest epoch_N.pth, else None."""
+    if (work_dir / "latest.pth").is_file():
+        return str(work_dir / "latest.pth")
+    epochs = [(int(p.stem.split("_")[1]), p) for p in work_dir.glob("epoch_*.pth") if p.stem[6:].isdigit()]
+    return str(max(epochs)[1]) if epochs else None
+
+
 def run(args: argparse.Namespace) -> int:
     from stgcn.engine.train import TrainOptions, train
 
@@ -66,18 +84,31 @@ def run(args: argparse.Namespace) -> int:
     if args.gpus is not None or args.gpu_ids is not None:
         warnings.warn("--gpus/--gpu-ids are deprecated and ignored: one process trains on one device; pick "
                       "it with --device and CUDA_VISIBLE_DEVICES, or use tools/dist_train.sh", stacklevel=2)
-    cfg = load_config(args.config, parse_cfg_options(args.cfg_options))
+    options = parse_cfg_options(args.cfg_options)
+    cfg = load_config(args.config, options)
+    kind = (cfg.get("converted_from") or {}).get("format")
+    if args.auto_scale_lr:
+        if kind != "1.x":
+            raise StgcnError(f"{args.config}: --auto-scale-lr needs an mmaction2 1.x config with "
+                             "auto_scale_lr; scale optimizer.lr by hand for this config")
+        cfg = load_config(args.config, {**options, "auto_scale_lr.enable": True})
     work_dir = resolve_work_dir(args.work_dir, cfg, args.config)
     cfg["work_dir"] = work_dir
-    if args.resume_from:
-        cfg["resume_from"] = args.resume_from
+    resume_from = args.resume_from or args.resume or cfg.get("resume_from")
+    if resume_from == "auto":
+        resume_from = latest_checkpoint(Path(work_dir))
+        cfg.pop("resume_from", None)
+    if resume_from:
+        cfg["resume_from"] = resume_from
     if args.load_from:
         cfg["load_from"] = args.load_from
     if args.seed is not None:
         cfg["seed"] = args.seed
+    validate = args.validate or (kind == "1.x" and "val" in cfg["data"] and not args.no_validate)
     opts = TrainOptions(config_path=args.config, work_dir=work_dir, seed=args.seed, diff_seed=args.diff_seed,
-                        deterministic=args.deterministic, validate=args.validate, test_last=args.test_last,
-                        test_best=args.test_best, resume_from=args.resume_from, load_from=args.load_from,
+                        deterministic=args.deterministic, test_last=args.test_last,
+                        validate=validate,
+                        test_best=args.test_best, resume_from=resume_from, load_from=args.load_from,
                         launcher=args.launcher, device=args.device, amp=args.amp)
     train(cfg, opts)
     return 0

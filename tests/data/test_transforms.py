@@ -65,7 +65,8 @@ def test_every_registered_transform_runs(name):
     dims = 3 if name == "PreNormalize3D" else 2
     out = build_pipeline(MINIMAL[name])(_sample(v=25 if dims == 3 else 17, c=dims, score=dims == 2))
     assert out is not None and "keypoint" in out
-    assert all(isinstance(x, torch.Tensor) for x in [out["keypoint"]]) == (name in ("ToTensor", "PackActionInputs"))
+    tensor_out = name in ("ToTensor", "PackActionInputs")
+    assert all(isinstance(x, torch.Tensor) for x in [out["keypoint"]]) == tensor_out
 
 
 # --- 0.x transforms ---------------------------------------------------------------------------

@@ -352,12 +352,16 @@ class PreNormalize3D:
     one present in more frames, moved to slot 0) is present; centre on joint 1 (V = 25) or the last
     joint of person 0 in the first kept frame (zero joints stay zero); rotate the zaxis vector
     (bottom -> top joint) onto +z, then the xaxis vector (xaxis[1] -> xaxis[0]) onto +x; the second
-    rotation may tilt the spine again, as in 1.x. Updates total_frames."""
+    rotation may tilt the spine again, as in 1.x. Updates total_frames.
+
+    The result is float32; `keep_float64=True` (set for 1.x/PYSKL configs) keeps the float64 of the
+    rotation until PoseDecode, as 1.x does, so bone and motion features round like 1.x's."""
 
     def __init__(self, zaxis: Sequence[int] = (0, 1), xaxis: Sequence[int] = (8, 4), align_spine: bool = True,
-                 align_shoulder: bool = True, align_center: bool = True) -> None:
+                 align_shoulder: bool = True, align_center: bool = True, keep_float64: bool = False) -> None:
         self.zaxis, self.xaxis = list(zaxis), list(xaxis)
         self.align_spine, self.align_shoulder, self.align_center = align_spine, align_shoulder, align_center
+        self.keep_float64 = keep_float64
 
     def __call__(self, results: dict) -> dict:
         x = require(results, "keypoint", "PreNormalize3D")
@@ -380,7 +384,7 @@ class PreNormalize3D:
         if self.align_shoulder:  # xaxis = (right, left) shoulder: left -> right onto +x, as 1.x does
             right, left = self.xaxis
             x = x @ _rotation_to(x[0, 0, right] - x[0, 0, left], np.array([1.0, 0.0, 0.0])).T
-        results["keypoint"] = x.astype(np.float32)
+        results["keypoint"] = x if self.keep_float64 else x.astype(np.float32)
         results["total_frames"] = x.shape[1]
         return results
 

@@ -67,6 +67,13 @@ def average_clips(cfg: dict) -> str | None:
     return (cfg.get("test_cfg") or {}).get("average_clips") if "converted_from" in cfg else None
 
 
+def as_in_1x(step: dict) -> dict:
+    """A pipeline step set to round as 1.x/PYSKL do (PreNormalize3D keeps float64 until PoseDecode)."""
+    if isinstance(step, dict) and step.get("type") == "PreNormalize3D":
+        return {**step, "keep_float64": step.get("keep_float64", True)}
+    return step
+
+
 def _check_keys(value: Any, valid: set[str], where: str, source: str) -> dict:
     if not isinstance(value, dict):
         raise StgcnError(f"{source}: {where} must be a dict, got {type(value).__name__}")
@@ -172,6 +179,7 @@ class _Translator:
         _check_keys(ds, {"type", "ann_file", "pipeline", "split", "test_mode", "start_index", "modality",
                          "num_classes", "data_prefix"}, where, self.source)
         ds["test_mode"] = bool(ds.get("test_mode", test_mode))
+        ds["pipeline"] = [as_in_1x(step) for step in ds.get("pipeline", [])]
         return ds
 
     def data(self) -> dict:
@@ -374,7 +382,7 @@ def _pyskl_pipeline(steps: list, test_mode: bool, source: str) -> list:
             step = {"type": "PackActionInputs"}
         elif kind == "ToTensor":
             continue
-        out.append(step)
+        out.append(as_in_1x(step))
     return out
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from stgcn.data.transforms import FormatGCNInput, PackActionInputs, build_pipeline
+from stgcn.engine.config_1x import as_in_1x
 from stgcn.errors import StgcnError
 from tests.conftest import shared_path
 
@@ -31,7 +32,7 @@ def _run(oracle: dict, index: int, name: str) -> tuple[dict, dict]:
     sample = oracle["samples"][index]
     results = {k: v.numpy() if torch.is_tensor(v) else copy.deepcopy(v) for k, v in sample["ann"].items()}
     results.update(modality="Pose", start_index=0)
-    steps = oracle["pipelines"][name]["pipeline"]
+    steps = [as_in_1x(step) for step in oracle["pipelines"][name]["pipeline"]]
     inds = None
     pipeline = build_pipeline(steps)
     for transform in pipeline.transforms:  # keep the sampled indices before PackActionInputs drops them
@@ -52,10 +53,11 @@ def test_pipeline_matches_mmaction2_1x(oracle, index, name):
     assert ours["packed"]["label"] == int(expected["gt_label"][0])
     got = x.permute(0, 4, 2, 3, 1).numpy()  # (nc, C, T, V, M) -> 1.x's (nc, M, T, V, C)
     assert got.dtype == np.float32 and got.shape == tuple(expected["inputs"].shape)
-    if oracle["samples"][index]["dim"] == "2d":
+    if index != 7:
         np.testing.assert_array_equal(got, expected["inputs"].numpy())
-    else:  # PreNormalize3D's rotation rounds differently in the last float32 bit on some samples
-        np.testing.assert_allclose(got, expected["inputs"].numpy(), rtol=0, atol=3e-7)
+    else:  # one NTU clip: PreNormalize3D's rotation matrix differs from 1.x's in the last float64 bits,
+        # which moves some coordinates by one float32 step
+        np.testing.assert_allclose(got, expected["inputs"].numpy(), rtol=0, atol=2.5e-7)
 
 
 def test_test_mode_sampling_is_fixed_and_leaves_the_global_rng_alone():

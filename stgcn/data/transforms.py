@@ -58,6 +58,32 @@ class PaddingWithLoop:
         return _set_frame_inds(results, inds, self.clip_len, self.num_clips)
 
 
+class PadTo:
+    """1.x/PYSKL: the sequence from `start_index` looped (`mode='loop'`) or zero-padded (`'zero'`) to
+    `length` frames, on the keypoint arrays themselves; `total_frames` becomes `length`."""
+
+    def __init__(self, length: int, mode: str = "loop") -> None:
+        if mode not in ("loop", "zero"):
+            raise StgcnError(f"pipeline: PadTo mode={mode!r} is not valid; use 'loop' or 'zero'")
+        self.length, self.mode = length, mode
+
+    def __call__(self, results: dict) -> dict:
+        total = require(results, "total_frames", "PadTo")
+        if total > self.length:
+            raise StgcnError(f"pipeline: PadTo(length={self.length}) got a sample of {total} frames; raise "
+                             "length or sample frames first (UniformSampleFrames)")
+        start = results.get("start_index", 0)
+        inds = np.mod(np.arange(start, start + self.length), total)
+        for key in ("keypoint", "keypoint_score"):
+            if key in results:
+                padded = results[key][:, inds].copy()
+                if self.mode == "zero":
+                    padded[:, total:] = 0
+                results[key] = padded
+        results["total_frames"] = self.length
+        return results
+
+
 class UniformSampleFrames:
     """PoseC3D's uniform sampling: one frame per equal segment (randomised in training).
 
@@ -391,7 +417,7 @@ class PreNormalize3D:
 
 TRANSFORMS: dict[str, type] = {
     cls.__name__: cls for cls in (
-        PaddingWithLoop, UniformSampleFrames, RandomSampleFrames, PoseDecode, FormatGCNInput,
+        PaddingWithLoop, PadTo, UniformSampleFrames, RandomSampleFrames, PoseDecode, FormatGCNInput,
         PackActionInputs, PoseNormalize, Collect, ToTensor, JointToBone, GenSkeFeat, PreNormalize2D,
         PreNormalize3D, RandomRot, RandomScale, CenterJoint, MinMaxNormalize)
 }

@@ -40,6 +40,7 @@ def test_unknown_and_missing_arguments():
 
 MINIMAL = {  # a short pipeline exercising each registered transform on [M, T, V, C] data
     "PaddingWithLoop": [dict(type="PaddingWithLoop", clip_len=8), dict(type="PoseDecode")],
+    "PadTo": [dict(type="PadTo", length=64), dict(type="PoseDecode")],
     "UniformSampleFrames": [dict(type="UniformSampleFrames", clip_len=8), dict(type="PoseDecode")],
     "RandomSampleFrames": [dict(type="RandomSampleFrames", clip_len=8), dict(type="PoseDecode")],
     "PoseDecode": [dict(type="PoseDecode")],

@@ -97,3 +97,17 @@ def test_pack_action_inputs_splits_clips_in_order():
     assert single["keypoint"].shape == x.shape
     with pytest.raises(StgcnError, match="multiple of num_clips"):
         PackActionInputs()({"keypoint": x, "label": 1, "num_clips": 5})
+
+
+def test_pad_to_loops_or_zero_pads():
+    from stgcn.data.transforms import PadTo
+
+    x = np.arange(1, 4, dtype=np.float32).reshape(1, 3, 1, 1)  # frames 1, 2, 3
+    loop = PadTo(7)({"keypoint": x.copy(), "total_frames": 3})
+    assert loop["keypoint"].ravel().tolist() == [1, 2, 3, 1, 2, 3, 1] and loop["total_frames"] == 7
+    sample = {"keypoint": x.copy(), "keypoint_score": x[..., 0].copy(), "total_frames": 3}
+    zero = PadTo(5, mode="zero")(sample)
+    assert zero["keypoint"].ravel().tolist() == [1, 2, 3, 0, 0]
+    assert zero["keypoint_score"].ravel().tolist() == [1, 2, 3, 0, 0]
+    with pytest.raises(StgcnError, match="raise length"):
+        PadTo(2)({"keypoint": x, "total_frames": 3})

@@ -306,3 +306,15 @@ def test_1x_config_trains_and_tests_end_to_end(tmp_path):
         assert int(r["pred_label"][0]) == int(r["pred_score"].argmax())
     metrics = json.loads(next((tmp_path / "test_work").glob("*.json")).read_text())
     assert set(metrics) == {"top1_acc", "top5_acc", "mean_class_accuracy"}
+
+
+def test_resume_auto_finds_the_latest_checkpoint(tmp_path):
+    from stgcn.commands.train import latest_checkpoint
+
+    assert latest_checkpoint(tmp_path) is None
+    for n in (2, 10, 9):
+        (tmp_path / f"epoch_{n}.pth").write_bytes(b"")
+    (tmp_path / "epoch_x.pth").write_bytes(b"")
+    assert latest_checkpoint(tmp_path) == str(tmp_path / "epoch_10.pth")
+    (tmp_path / "latest.pth").write_bytes(b"")
+    assert latest_checkpoint(tmp_path) == str(tmp_path / "latest.pth")

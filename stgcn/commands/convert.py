@@ -1,5 +1,5 @@
-"""`stgcn convert {ntu,nw-ucla,penn-action,numpy,kinetics} ...`: dataset release formats -> annotation
-pickles.
+"""`stgcn convert {ntu,nw-ucla,penn-action,numpy,kinetics,ctrgcn-npz} ...`: dataset release formats ->
+annotation pickles.
 
 Every output is checked with `validate_annotations` before it is written (atomically); an existing
 file is replaced only with --overwrite. The summary (files read, samples per split, files skipped
@@ -18,7 +18,7 @@ from stgcn.errors import StgcnError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="source", required=True,
-                                metavar="{ntu,nw-ucla,penn-action,numpy,kinetics}")
+                                metavar="{ntu,nw-ucla,penn-action,numpy,kinetics,ctrgcn-npz}")
 
     p = sub.add_parser("ntu", help="raw NTU RGB+D 60/120 .skeleton files -> 3D annotations",
                        description="Parse raw NTU RGB+D .skeleton files as mmaction2 0.x's "
@@ -88,6 +88,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="output .pkl")
     _add_overwrite(p)
     p.set_defaults(convert=_run_kinetics)
+
+    p = sub.add_parser("ctrgcn-npz", help="CTR-GCN's preprocessed NTU .npz (x/y_train, x/y_test) -> 3D "
+                                          "annotations, splits train/test")
+    p.add_argument("npz", help="e.g. NTU60_CS.npz")
+    p.add_argument("out", help="output .pkl")
+    _add_overwrite(p)
+    p.set_defaults(convert=_run_ctrgcn_npz)
 
 
 def _add_overwrite(parser: argparse.ArgumentParser) -> None:
@@ -169,4 +176,12 @@ def _run_kinetics(args: argparse.Namespace) -> int:
     if args.num_person < 1:
         raise StgcnError(f"--num-person must be positive, got {args.num_person}")
     anno, summary = convert_kinetics(args.data, args.labels, names, num_person=args.num_person)
+    return _finish(anno, summary, args, NUM_JOINTS)
+
+
+def _run_ctrgcn_npz(args: argparse.Namespace) -> int:
+    from stgcn.data.convert.ctrgcn import NUM_JOINTS, convert_ctrgcn_npz
+
+    check_output(args.out, args.overwrite)
+    anno, summary = convert_ctrgcn_npz(args.npz)
     return _finish(anno, summary, args, NUM_JOINTS)

@@ -92,23 +92,18 @@ def run(args: argparse.Namespace) -> int:
             raise StgcnError(f"{args.config}: --auto-scale-lr needs an mmaction2 1.x config with "
                              "auto_scale_lr; scale optimizer.lr by hand for this config")
         cfg = load_config(args.config, {**options, "auto_scale_lr.enable": True})
-    work_dir = resolve_work_dir(args.work_dir, cfg, args.config)
-    cfg["work_dir"] = work_dir
-    resume_from = args.resume_from or args.resume or cfg.get("resume_from")
-    if resume_from == "auto":
-        resume_from = latest_checkpoint(Path(work_dir))
-        cfg.pop("resume_from", None)
-    if resume_from:
-        cfg["resume_from"] = resume_from
-    if args.load_from:
-        cfg["load_from"] = args.load_from
-    if args.seed is not None:
-        cfg["seed"] = args.seed
+    # the one route of the flags that are config keys: into the config, which the engine reads
+    cfg["work_dir"] = resolve_work_dir(args.work_dir, cfg, args.config)
+    for key in ("resume_from", "load_from", "seed"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    if args.resume is not None and args.resume_from is None:
+        cfg["resume_from"] = args.resume
+    if cfg.get("resume_from") == "auto":  # 1.x `--resume` (or resume=True) without a checkpoint path
+        cfg["resume_from"] = latest_checkpoint(Path(cfg["work_dir"]))
     validate = args.validate or (kind == "1.x" and "val" in cfg["data"] and not args.no_validate)
-    opts = TrainOptions(config_path=args.config, work_dir=work_dir, seed=args.seed, diff_seed=args.diff_seed,
-                        deterministic=args.deterministic, test_last=args.test_last,
-                        validate=validate,
-                        test_best=args.test_best, resume_from=resume_from, load_from=args.load_from,
+    opts = TrainOptions(config_path=args.config, diff_seed=args.diff_seed, deterministic=args.deterministic,
+                        validate=validate, test_last=args.test_last, test_best=args.test_best,
                         launcher=args.launcher, device=args.device, amp=args.amp)
     train(cfg, opts)
     return 0

@@ -214,6 +214,11 @@ def test_pyskl_config_translates(tmp_path):
     assert train[2] == dict(type="UniformSampleFrames", clip_len=8, num_clips=1, test_mode=False)
     assert test[2] == dict(type="UniformSampleFrames", clip_len=8, num_clips=3, test_mode=True)
     assert [s["type"] for s in test[-2:]] == ["FormatGCNInput", "PackActionInputs"]
+    from stgcn.data import build_dataset
+
+    cfg = load_config(path, {"data.test.ann_file": str(write_tiny_annotations(tmp_path / "a.pkl"))})
+    item = build_dataset(cfg["data"]["test"], test_mode=True)[0]  # 3 clips of 8 frames, M = 2
+    assert tuple(item["keypoint"].shape) == (3, 3, 8, 17, 2) and item["label"] == 0
     schedule = build_lr_schedule(cfg["lr_config"], cfg["total_epochs"], 5)  # mmcv per-iteration cosine
     assert [schedule.lr(0.1, i // 5, i) for i in range(10)] == pytest.approx(
         [cosine(i, 10, 0.1) for i in range(10)], rel=1e-12)

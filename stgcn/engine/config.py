@@ -24,10 +24,11 @@ import runpy
 from pathlib import Path
 from typing import Any
 
+from stgcn.engine import config_1x
 from stgcn.errors import StgcnError
 from stgcn.fileio import write_atomic
 
-KNOWN_KEYS = frozenset({
+KNOWN_KEYS = config_1x.KEYS_1X | frozenset({
     # model, data and schedule
     "model", "data", "optimizer", "optimizer_config", "lr_config", "momentum_config", "total_epochs",
     "checkpoint_config", "evaluation", "log_config", "workflow", "fp16", "precise_bn", "omnisource",
@@ -46,11 +47,12 @@ MAX_DEPTH = 32
 
 
 def load_config(path: str | os.PathLike, cfg_options: dict[str, Any] | None = None) -> dict:
-    """Read a config file (with its `_base_` files) and apply `--cfg-options` overrides."""
+    """Read a config file (with its `_base_` files) and apply `--cfg-options` overrides; mmaction2 1.x and
+    PYSKL configs are then translated into the 0.x-shaped dict (`stgcn.engine.config_1x`)."""
     cfg = _load_file(Path(path), chain=())
     if cfg_options:
         cfg = merge_cfg_options(cfg, cfg_options, source=str(path))
-    return cfg
+    return config_1x.translate(cfg, str(path))
 
 
 def _load_file(path: Path, chain: tuple[Path, ...]) -> dict:

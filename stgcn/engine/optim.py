@@ -125,6 +125,9 @@ _LR_KEYS = {"policy", "by_epoch", "step", "gamma", "min_lr", "min_lr_ratio", "po
 def build_lr_schedule(lr_config: dict, max_epochs: int, iters_per_epoch: int) -> LrSchedule:
     """`lr_config = dict(policy='step', step=[10, 50])` (and mmcv's other keys) -> an `LrSchedule`."""
     cfg = dict(lr_config)
+    if cfg.get("policy") == "ParamScheduler":  # mmaction2 1.x param_scheduler, translated by config_1x
+        from stgcn.engine.param_scheduler import build_lr_chain
+        return build_lr_chain(cfg.get("schedulers") or [], max_epochs, iters_per_epoch)
     unknown = sorted(set(cfg) - _LR_KEYS)
     if unknown:
         raise StgcnError(f"lr_config: unknown keys {unknown}; valid: {', '.join(sorted(_LR_KEYS))}")

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader
 from stgcn.engine import dist as dist_utils
 from stgcn.engine import optim
 from stgcn.engine.config import config_to_text, dump_config
+from stgcn.engine.config_1x import average_clips
 from stgcn.engine.loader import (
     build_data,
     build_eval_loader,
@@ -209,7 +210,8 @@ def validate(run: Run, dataset, settings: EvalSettings) -> None:
     val_settings = loader_settings(run.cfg["data"], "val")
     loader, indices = build_eval_loader(dataset, val_settings, run.info, run.device)
     results = inference(run.raw_model, loader, indices, len(dataset), run.device, run.amp, desc="val",
-                        show_progress=None if run.info.is_main else False)
+                        show_progress=None if run.info.is_main else False,
+                        average_clips=average_clips(run.cfg))
     if run.info.is_main:
         metrics = evaluate(results, dataset.labels, settings.metrics, settings.topk, logger=run.logger)
         lr = run.optimizer.param_groups[0]["lr"]
@@ -277,7 +279,8 @@ def test_after_training(run: Run, which: str, eval_settings: EvalSettings) -> No
     settings = loader_settings(run.cfg["data"], "test")
     loader, indices = build_eval_loader(dataset, settings, run.info, run.device)
     results = inference(run.raw_model, loader, indices, len(dataset), run.device, run.amp,
-                        desc=f"test {which}", show_progress=None if run.info.is_main else False)
+                        desc=f"test {which}", show_progress=None if run.info.is_main else False,
+                        average_clips=average_clips(run.cfg))
     if run.info.is_main:
         out = run.work_dir / f"{which}_pred.pkl"
         run.logger.info(f"Testing results of the {which} checkpoint")
@@ -393,7 +396,7 @@ def _build_run(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, device:
 
 def train(cfg: dict, opts: TrainOptions) -> Run:
     """Train as `tools/train.py` does; returns the finished run (its model, epoch and best score)."""
-    notes = check_runtime_keys(cfg, opts.config_path)
+    notes = check_runtime_keys(cfg, opts.config_path) + (cfg.get("converted_from") or {}).get("notes", [])
     log_interval, tensorboard, ignored = parse_log_config(cfg.get("log_config"))
     eval_settings = parse_evaluation(cfg.get("evaluation"))
     ckpt_settings = parse_checkpoint_config(cfg.get("checkpoint_config"))

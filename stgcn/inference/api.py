@@ -126,9 +126,9 @@ class Recognizer:
         from stgcn.models.checkpoint import load_checkpoint
 
         path, entry = resolve_checkpoint(checkpoint)
-        if config is None and entry is not None:
-            config = entry.config_path()
         meta = load_checkpoint_meta(path)
+        if config is None and entry is not None and not isinstance(meta.get("config_dict"), dict):
+            config = entry.config_path()
         cfg = _load_config(config, meta, checkpoint)
         if "model" not in cfg:
             raise StgcnError(f"{config or checkpoint}: the config has no 'model'; give an ST-GCN config")

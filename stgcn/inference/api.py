@@ -14,6 +14,7 @@ clips' softmax scores are averaged (``cls_head.average_clips='score'`` averages 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ class Recognizer:
         self.average_clips = _average_mode(cfg)
         loader = (cfg.get("data") or {}).get("test_dataloader") or {}
         self.batch_size = int(loader.get("videos_per_gpu", 16))
-        self.fast_model = self._fused() if fuse else None
+        self.fuse = fuse
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str, config: str | dict | None = None, device: str = "cpu",
@@ -149,10 +150,14 @@ class Recognizer:
 
     # ---------------------------------------------------------------------------------------------------
 
-    def _fused(self) -> nn.Module | None:
-        """The BatchNorm-folded model when it reproduces the plain model's softmax scores, else None."""
+    @functools.cached_property
+    def fast_model(self) -> nn.Module | None:
+        """The BatchNorm-folded model when it reproduces the plain model's softmax scores, else None
+        (built at first use: a user error in the input then costs no fusing)."""
         from stgcn.models.fuse import fuse_conv_bn
 
+        if not self.fuse:
+            return None
         try:
             fused = fuse_conv_bn(self.model)
         except StgcnError:

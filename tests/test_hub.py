@@ -125,3 +125,22 @@ def test_recognizer_and_zoo_names_load_from_urls(served, home, monkeypatch):
     assert found is entry and path == home / name
     with pytest.raises(StgcnError, match=r"60 class names but the model has num_classes=4"):
         Recognizer.from_checkpoint("tiny_zoo")  # the entry's class list is checked against the model
+
+
+def test_load_from_url_and_class_names_stored_by_training(served, home, tmp_path):
+    from stgcn.engine.config import load_config, parse_cfg_options
+    from stgcn.engine.train import TrainOptions, train
+    from stgcn.models.checkpoint import read_checkpoint
+    from tests.engine.tiny import write_tiny_config
+
+    base, folder, _ = served
+    name = next(p.name for p in folder.glob("tiny-*.pth") if p.name != "tiny-deadbeef.pth")
+    config = write_tiny_config(tmp_path)
+    cfg = load_config(config, parse_cfg_options(["total_epochs=1"]))
+    opts = TrainOptions(config_path=str(config), work_dir=str(tmp_path / "w"), device="cpu", seed=0,
+                        load_from=f"{base}/{name}")
+    with pytest.raises(StgcnError, match=r"tiny.py: class_names: 3 class names but the model has num_cl"):
+        train(dict(cfg, class_names=["a", "b", "c"]), opts)
+    run = train(dict(cfg, class_names=["a", "b", "c", "d"]), opts)
+    meta = read_checkpoint(run.work_dir / "epoch_1.pth")["meta"]
+    assert meta["class_names"] == ["a", "b", "c", "d"] and _cached(home) == [name]

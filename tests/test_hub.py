@@ -144,3 +144,14 @@ def test_load_from_url_and_class_names_stored_by_training(served, home, tmp_path
     run = train(dict(cfg, class_names=["a", "b", "c", "d"]), opts)
     meta = read_checkpoint(run.work_dir / "epoch_1.pth")["meta"]
     assert meta["class_names"] == ["a", "b", "c", "d"] and _cached(home) == [name]
+
+
+def test_tools_test_takes_a_checkpoint_url(served, home, tmp_path):
+    from stgcn.commands import test as test_command
+    from tests.engine.tiny import write_tiny_config
+
+    base, folder, _ = served
+    name = next(p.name for p in folder.glob("tiny-*.pth") if p.name != "tiny-deadbeef.pth")
+    config, out = write_tiny_config(tmp_path), tmp_path / "out.pkl"
+    assert test_command.main([str(config), f"{base}/{name}", "--out", str(out), "--device", "cpu"]) == 0
+    assert out.is_file() and _cached(home) == [name]

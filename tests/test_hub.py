@@ -137,8 +137,8 @@ def test_load_from_url_and_class_names_stored_by_training(served, home, tmp_path
     name = next(p.name for p in folder.glob("tiny-*.pth") if p.name != "tiny-deadbeef.pth")
     config = write_tiny_config(tmp_path)
     cfg = load_config(config, parse_cfg_options(["total_epochs=1"]))
-    opts = TrainOptions(config_path=str(config), work_dir=str(tmp_path / "w"), device="cpu", seed=0,
-                        load_from=f"{base}/{name}")
+    cfg.update(work_dir=str(tmp_path / "w"), seed=0, load_from=f"{base}/{name}")
+    opts = TrainOptions(config_path=str(config), device="cpu")
     with pytest.raises(StgcnError, match=r"tiny.py: class_names: 3 class names but the model has num_cl"):
         train(dict(cfg, class_names=["a", "b", "c"]), opts)
     run = train(dict(cfg, class_names=["a", "b", "c", "d"]), opts)

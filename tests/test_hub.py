@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from stgcn import Recognizer, StgcnError
+from stgcn.data.classes import NTU60
 from stgcn.hub import download_checkpoint, hash_prefix, resolve_checkpoint, stgcn_home
 from stgcn.models import zoo
 from tests.inference.helpers import make_checkpoint, make_samples
@@ -155,3 +156,30 @@ def test_tools_test_takes_a_checkpoint_url(served, home, tmp_path):
     config, out = write_tiny_config(tmp_path), tmp_path / "out.pkl"
     assert test_command.main([str(config), f"{base}/{name}", "--out", str(out), "--device", "cpu"]) == 0
     assert out.is_file() and _cached(home) == [name]
+
+
+def test_predict_by_zoo_name_downloads_and_uses_the_entry(served, home, monkeypatch, capsys):
+    """A released 0.x checkpoint carries no config: the zoo entry supplies the project config and names."""
+    import dataclasses
+
+    from stgcn import build_model
+    from stgcn.cli import main
+    from stgcn.data import dump_pickle
+    from stgcn.models.checkpoint import save_checkpoint
+
+    base, folder, _ = served
+    entry = zoo.ZOO["stgcn_80e_ntu60_xsub_keypoint"]
+    model = build_model(entry.model_config())
+    plain = folder / "plain.pth"
+    save_checkpoint(plain, model, meta={"mmaction_version": "0.24.1"})
+    name = f"{entry.name}-{hashlib.sha256(plain.read_bytes()).hexdigest()[:8]}.pth"
+    plain.rename(folder / name)
+    monkeypatch.setitem(zoo.ZOO, entry.name, dataclasses.replace(entry, url=f"{base}/{name}"))
+    one = make_samples(1)[0]
+    two = dict(one, keypoint=np.repeat(one["keypoint"], 2, 0),
+               keypoint_score=np.repeat(one["keypoint_score"], 2, 0))
+    dump_pickle([two], folder / "two_persons.pkl")
+    assert main(["predict", entry.name, str(folder / "two_persons.pkl"), "--top-k", "1"]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row.startswith("clip0") and _cached(home) == [name]
+    assert any(row[len("clip0"):].strip().startswith(f"{n} 0.") for n in NTU60)  # the entry's class list

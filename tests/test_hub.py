@@ -182,4 +182,5 @@ def test_predict_by_zoo_name_downloads_and_uses_the_entry(served, home, monkeypa
     assert main(["predict", entry.name, str(folder / "two_persons.pkl"), "--top-k", "1"]) == 0
     row = capsys.readouterr().out.splitlines()[1]
     assert row.startswith("clip0") and _cached(home) == [name]
-    assert any(row[len("clip0"):].strip().startswith(f"{n} 0.") for n in NTU60)  # the entry's class list
+    assert row.split("  ")[1].strip() == NTU60[0]  # label 0, named with the entry's class list
+    assert any(row.endswith(f"{n} {score}") for n in NTU60 for score in row.split()[-1:])

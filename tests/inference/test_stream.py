@@ -85,6 +85,9 @@ def test_absent_frames_are_zero_and_absent_persons_are_dropped():
     for _ in range(4):  # a absent for a whole window
         out = stream.push(*frame(8.0), person_ids=["b"])
     assert [p.person_ids for p in out] == [("b",)]
+    stream.push(*frame(9.0, 2), person_ids=["a", "b"])  # a returns: a new track, no emission yet
+    out = stream.push(*frame(9.0, 2), person_ids=["a", "b"])
+    assert {p.person_ids: p.num_frames for p in out} == {("a",): 2, ("b",): 4}
 
 
 def test_memory_is_bounded_on_a_long_stream_with_many_persons():

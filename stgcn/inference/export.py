@@ -188,14 +188,21 @@ def export(model: nn.Module, out: str | os.PathLike, fmt: str = "onnx", opset: i
     return write_atomic(out, data)
 
 
-def onnx_session(path_or_bytes: str | os.PathLike | bytes, threads: int | None = None):
-    """An onnxruntime CPU session for an exported model."""
+def onnx_session(path_or_bytes: str | os.PathLike | bytes, threads: int | None = None, spin: bool = False):
+    """An onnxruntime CPU session for an exported model.
+
+    ``spin=False`` makes idle worker threads sleep instead of spin-waiting, which on a shared or
+    oversubscribed CPU keeps them from taking the cores the busy threads need.
+    """
     require_onnx()
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     source = path_or_bytes if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 

@@ -58,7 +58,8 @@ def download_checkpoint(url: str, progress: bool | None = None) -> Path:
     try:
         response = urllib.request.urlopen(url, timeout=TIMEOUT_S)  # noqa: S310 (http/https only)
     except (urllib.error.URLError, OSError, ValueError) as err:
-        reason = getattr(err, "reason", None) or err
+        reason = (f"HTTP {err.code} {err.reason}" if isinstance(err, urllib.error.HTTPError)
+                  else getattr(err, "reason", None) or err)
         raise StgcnError(f"{url}: download failed ({reason}); check the URL and the network, or download "
                          "the file and pass its path") from None
     with response:

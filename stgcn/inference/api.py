@@ -14,6 +14,7 @@ clips' softmax scores are averaged (``cls_head.average_clips='score'`` averages 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ class Recognizer:
         self.average_clips = _average_mode(cfg)
         loader = (cfg.get("data") or {}).get("test_dataloader") or {}
         self.batch_size = int(loader.get("videos_per_gpu", 16))
-        self.fast_model = self._fused() if fuse else None
+        self.fuse = fuse
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str, config: str | dict | None = None, device: str = "cpu",
@@ -126,9 +127,9 @@ class Recognizer:
         from stgcn.models.checkpoint import load_checkpoint
 
         path, entry = resolve_checkpoint(checkpoint)
-        if config is None and entry is not None:
-            config = entry.config_path()
         meta = load_checkpoint_meta(path)
+        if config is None and entry is not None and not isinstance(meta.get("config_dict"), dict):
+            config = entry.config_path()
         cfg = _load_config(config, meta, checkpoint)
         if "model" not in cfg:
             raise StgcnError(f"{config or checkpoint}: the config has no 'model'; give an ST-GCN config")
@@ -149,10 +150,14 @@ class Recognizer:
 
     # ---------------------------------------------------------------------------------------------------
 
-    def _fused(self) -> nn.Module | None:
-        """The BatchNorm-folded model when it reproduces the plain model's softmax scores, else None."""
+    @functools.cached_property
+    def fast_model(self) -> nn.Module | None:
+        """The BatchNorm-folded model when it reproduces the plain model's softmax scores, else None
+        (built at first use: a user error in the input then costs no fusing)."""
         from stgcn.models.fuse import fuse_conv_bn
 
+        if not self.fuse:
+            return None
         try:
             fused = fuse_conv_bn(self.model)
         except StgcnError:

@@ -153,12 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ann", help="with --checkpoint: annotation file for int8 calibration and top-1")
     parser.add_argument("--calib-samples", type=int, default=64, help="int8 calibration clips (default 64)")
     parser.add_argument("--skip-two-persons", action="store_true", help="only the one-person model")
+    parser.add_argument("--accuracy-only", action="store_true", help="with --checkpoint --ann: no timing")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
           f"{os.getloadavg()[0]:.1f} at start")
-    print("| case | back end | ms | vs eager fp32 | vs fused fp32 |\n|---|---|---|---|---|")
     model1, cfg1 = load_model(args.config or (None if args.checkpoint else ONE_PERSON), args.checkpoint)
+    if args.accuracy_only:
+        if not (args.checkpoint and args.ann):
+            parser.error("--accuracy-only needs --checkpoint and --ann")
+        accuracy(model1, cfg1, args.ann, args.calib_samples, args.threads)
+        return 0
+    print("| case | back end | ms | vs eager fp32 | vs fused fp32 |\n|---|---|---|---|---|")
     gen = np.random.default_rng(0)
 
     def random_calibration(model):

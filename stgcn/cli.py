@@ -23,6 +23,7 @@ COMMANDS = {
     "pack": ("stgcn.commands.pack", "pack an annotation file into memory-mapped storage"),
     "ensemble": ("stgcn.commands.ensemble", "fuse the scores of several streams (joint, bone, ...)"),
     "bench": ("stgcn.commands.bench", "time inference of a config on this machine"),
+    "export": ("stgcn.commands.export", "export a checkpoint to ONNX (fp32 or int8) or TorchScript"),
     "predict": ("stgcn.commands.predict", "predict action classes with a checkpoint (path, URL or zoo name)"),
     "zoo": ("stgcn.commands.zoo", "list the released checkpoints loadable by name"),
 }

@@ -21,7 +21,8 @@ COMMANDS = {
     "pack": ("stgcn.commands.pack", "pack an annotation file into memory-mapped storage"),
     "ensemble": ("stgcn.commands.ensemble", "fuse the scores of several streams (joint, bone, ...)"),
     "bench": ("stgcn.commands.bench", "time inference of a config on this machine"),
-    "extract-pose": ("stgcn.commands.extract_pose", "videos -> 2D poses -> an annotation file (needs [video])"),
+    "extract-pose": ("stgcn.commands.extract_pose", "videos -> 2D poses -> annotation file (needs [video])"),
+    "demo": ("stgcn.commands.demo", "video with skeletons and predicted actions drawn (needs [video])"),
 }
 
 

@@ -60,16 +60,16 @@ def _check_window(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    source_arg, out = _paths(args)
+    _check_window(args)
+    if Path(out).suffix.lower() not in (".mp4", ".avi"):
+        raise StgcnError(f"{out}: the output video must end in .mp4 or .avi")
     from stgcn.inference import Recognizer
     from stgcn.video import demo
     from stgcn.video.backends import MediapipePose
     from stgcn.video.io import FrameSource
     from stgcn.video.posefile import load_pose_file
 
-    source_arg, out = _paths(args)
-    _check_window(args)
-    if Path(out).suffix.lower() not in (".mp4", ".avi"):
-        raise StgcnError(f"{out}: the output video must end in .mp4 or .avi")
     track = load_pose_file(args.poses) if args.poses else None
     backend = None if track is not None else MediapipePose()
     recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config, device=args.device,

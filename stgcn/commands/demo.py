@@ -77,12 +77,14 @@ def run(args: argparse.Namespace) -> int:
     if args.window is None:
         result = demo.run_clip_demo(str(source_arg), out, recognizer, backend, track, args.per_person)
     else:
-        from stgcn.inference import StreamRecognizer
+        from stgcn.inference.stream import StreamRecognizer
 
+        source = FrameSource(source_arg)
         stream = StreamRecognizer(recognizer, window=args.window, stride=args.stride,
-                                  mode="per-person" if args.per_person else "group")
-        result = demo.run_window_demo(FrameSource(source_arg), out, stream, recognizer, backend, track,
-                                      args.per_person, args.max_frames)
+                                  mode="per-person" if args.per_person else "group",
+                                  img_shape=(source.height, source.width))
+        result = demo.run_window_demo(source, out, stream, recognizer, backend, track, args.per_person,
+                                      args.max_frames)
     if args.out_json:
         doc = {"video": str(source_arg), "window": args.window, "stride": args.stride,
                "per_person": args.per_person, "frames": result.frames_written,

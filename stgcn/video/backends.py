@@ -66,4 +66,4 @@ def file_detections(track: PoseTrack) -> Iterator[list[tuple[np.ndarray, np.ndar
     """Per frame of ``track``: ``(keypoints, scores, person_id)`` of the persons present."""
     present = track.keypoint_score.max(axis=2) > 0  # [T, P]
     for t in range(track.num_frames):
-        yield [(track.keypoint[t, p], track.keypoint_score[t, p], p) for p in np.flatnonzero(present[t])]
+        yield [(track.keypoint[t, p], track.keypoint_score[t, p], int(p)) for p in np.flatnonzero(present[t])]

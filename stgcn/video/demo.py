@@ -5,7 +5,7 @@ Two ways to label, both on :mod:`stgcn.inference`:
 * whole clip (no window): a first pass estimates and tracks the poses of every frame, the clip is
   classified once (one sample of the model's persons, or one sample per person with ``per_person``),
   and a second pass draws that label on every frame;
-* sliding window: one pass; a :class:`~stgcn.inference.StreamRecognizer` receives every frame's
+* sliding window: one pass; a :class:`~stgcn.inference.stream.StreamRecognizer` receives every frame's
   persons and emits a prediction every ``stride`` frames over the last ``window``; each frame shows the
   latest one. This is the only mode for a webcam.
 
@@ -43,7 +43,7 @@ class DemoResult:
 
 
 def _row(pred, frame: int | None, person_id: int | None) -> dict:
-    return {"frame": frame, "person_id": person_id,
+    return {"frame": frame, "person_id": None if person_id is None else int(person_id),
             "top_k": [[int(i), name, round(float(s), 6)] for i, name, s in pred.top_k]}
 
 
@@ -85,7 +85,7 @@ def _draw(frame: np.ndarray, dets: Detections, layout: str, captions: dict, per_
 def _emitted(preds: list, per_person: bool) -> Iterator[tuple[int | None, object]]:
     """``(person id or None for the scene, prediction)`` of what the stream emitted this frame."""
     for pred in preds:
-        yield (pred.person_id if per_person else None), pred
+        yield (pred.person_ids[0] if per_person else None), pred
 
 
 def _layout_of(recognizer, source_layout: str) -> tuple[str, JointMap]:
@@ -146,7 +146,7 @@ def run_window_demo(source: FrameSource, out: str, stream, recognizer, backend=N
     layout, mapping = _layout_of(recognizer, backend.layout if backend is not None else track.layout)
     result, captions = DemoResult(), {}
     bar = Progress(total=source.frame_count or None, desc="demo frames", enabled=progress)
-    num_joints = mapping.parts.__len__()
+    num_joints = len(mapping.parts)
     with VideoSink(out, source.fps, (source.width, source.height)) as sink:
         try:
             for t, (frame, dets) in enumerate(posed_frames(source, backend, track, mapping)):

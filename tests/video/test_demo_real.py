@@ -43,3 +43,26 @@ def test_whole_clip_demo_per_person(tmp_path, capsys):
     row = doc["predictions"][0]
     assert row["person_id"] == 0 and row["top_k"][0][1] in {"wave", "jump", "sit", "run"}
     assert "wrote 48 of 48 frames" in capsys.readouterr().out
+
+
+def test_sliding_window_demo_from_a_pose_file(tmp_path, capsys):
+    """Poses of another estimator (an OpenPose-18 .npz) mapped onto the checkpoint's coco layout."""
+    from stgcn.video.posefile import PoseTrack, save_npz
+
+    video = shared_path("data", "videos", CLIP)
+    rng = np.random.default_rng(0)
+    kp = (rng.random((48, 2, 18, 2)) * [640, 360]).astype(np.float32)
+    score = np.ones((48, 2, 18), np.float32)
+    score[30:, 1] = 0  # the second person leaves at frame 30
+    save_npz(PoseTrack("openpose-18", (360, 640), kp, score), tmp_path / "poses.npz")
+    ckpt = make_checkpoint(tmp_path)
+    out, report = tmp_path / "win.mp4", tmp_path / "win.json"
+    assert main(["demo", str(video), str(out), "--checkpoint", str(ckpt), "--poses",
+                 str(tmp_path / "poses.npz"), "--window", "16", "--stride", "8", "--per-person",
+                 "--out-json", str(report)]) == 0
+    assert len(_frames(out)) == 48
+    rows = json.loads(report.read_text())["predictions"]
+    # emissions at frames 15, 23, 31, 39, 47; person 1 is gone from the windows after frame 45
+    assert sorted({r["frame"] for r in rows}) == [15, 23, 31, 39, 47]
+    assert [r["person_id"] for r in rows if r["frame"] == 15] == [0, 1]
+    assert [r["person_id"] for r in rows if r["frame"] == 47] == [0]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -132,6 +133,7 @@ def _cache_path(cache_dir: Path, base: Path, video: Path) -> Path:
 
 
 def _run_backend(todo: list[tuple[Path, Path]], workers: int, backend: str) -> list[tuple[str, str]]:
+    """Extract the ``(video, cache)`` pairs; prints frames/s; returns the failures ``(video, reason)``."""
     from stgcn.video.io import FrameSource
 
     total = 0
@@ -157,6 +159,9 @@ def _run_backend(todo: list[tuple[Path, Path]], workers: int, backend: str) -> l
                 if err:
                     failed.append((name, err))
     bar.close()
+    seconds = time.perf_counter() - bar.start
+    print(f"pose estimation: {bar.count} frames of {len(todo)} videos in {seconds:.1f} s "
+          f"({bar.count / max(seconds, 1e-9):.1f} frames/s, {workers} worker(s))")
     return failed
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from stgcn.errors import StgcnError
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     backend = None if track is not None else MediapipePose()
     recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config, device=args.device,
                                             label_map=args.label_map)
+    start = time.perf_counter()
     if args.window is None:
         result = demo.run_clip_demo(str(source_arg), out, recognizer, backend, track, args.per_person)
     else:
@@ -90,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
                "per_person": args.per_person, "frames": result.frames_written,
                "predictions": result.predictions}
         write_atomic(args.out_json, (json.dumps(doc, indent=1) + "\n").encode())
-    print(f"wrote {result.frames_written} of {result.frames_read} frames read to {out}; "
-          f"{len(result.predictions)} predictions")
+    seconds = time.perf_counter() - start
+    print(f"wrote {result.frames_written} of {result.frames_read} frames read to {out} in {seconds:.1f} s "
+          f"({result.frames_read / max(seconds, 1e-9):.1f} frames/s); {len(result.predictions)} predictions")
     for row in result.predictions[-5:] if args.window else result.predictions:
         who = "scene" if row["person_id"] is None else f"person {row['person_id']}"
         best = row["top_k"][0]

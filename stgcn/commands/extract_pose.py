@@ -1,13 +1,14 @@
 """`stgcn extract-pose VIDEO_OR_DIR OUT.pkl`: videos -> 2D poses -> an annotation file to train on.
 
 Each video's poses (MediaPipe BlazePose, or a pose file of another estimator with `--backend file`)
-are tracked, mapped onto `--layout` (default coco) and written as one sample of a plain-list
-annotation file (README "Your own data"). Labels come from a CSV (`video,label` rows; the label a
-class name or a 0-based index) or from each video's parent folder name; class names get indices in
-sorted order, or in the order of `--classes FILE` (one name per line), and are written beside OUT as
-OUT.classes.txt. Per-video poses are cached in OUT.poses/ (.npz pose files), so a rerun skips the
-videos already done; OUT itself is written atomically at the end. A video that fails is reported by
-name and skipped.
+are tracked, mapped onto `--layout` (default coco) and written as one sample of an annotation file
+(README "Your own data"): a plain list, or a split dict when the labels CSV has a split column.
+Labels come from a CSV (`video,label[,split]` rows; the label a class name or a 0-based index; the
+split e.g. train / val, rows without one go to split 'unassigned') or from each video's parent folder
+name; class names get indices in sorted order, or in the order of `--classes FILE` (one name per
+line), and are written beside OUT as OUT.classes.txt. Per-video poses are cached in OUT.poses/ (.npz
+pose files), so a rerun skips the videos already done; OUT itself is written atomically at the end.
+A video that fails is reported by name and skipped.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a video, or a folder searched recursively (pose files with --backend file)")
     parser.add_argument("out", metavar="OUT.pkl", help="annotation file to write")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--labels", metavar="CSV", help="rows `video,label` (file name or path relative to "
-                                                       "VIDEO_OR_DIR; class name or 0-based index)")
+    group.add_argument("--labels", metavar="CSV",
+                       help="rows `video,label[,split]` (video: file name or path relative to VIDEO_OR_DIR; "
+                            "label: class name or 0-based index; split: e.g. train, val)")
     group.add_argument("--label-from-parent-dir", action="store_true",
                        help="the class of each video is the name of its folder")
     parser.add_argument("--classes", metavar="FILE",
@@ -73,7 +75,9 @@ def _read_classes(path: str | None) -> list[str] | None:
     return names
 
 
-def _labels_from_csv(path: str, root: Path, inputs: list[Path]) -> dict[Path, str]:
+def _labels_from_csv(path: str, root: Path,
+                     inputs: list[Path]) -> tuple[dict[Path, str], dict[Path, str]]:
+    """``{video: label}`` and ``{video: split}`` (rows with a split field) of a labels CSV."""
     try:
         rows = [r for r in csv.reader(Path(path).read_text().splitlines()) if r and r[0].strip()]
     except OSError as err:
@@ -81,15 +85,18 @@ def _labels_from_csv(path: str, root: Path, inputs: list[Path]) -> dict[Path, st
     if any(len(r) < 2 for r in rows):
         raise StgcnError(f"{path}: every --labels row needs two fields `video,label`")
     table = {r[0].strip(): r[1].strip() for r in rows}
+    split_of = {r[0].strip(): r[2].strip() for r in rows if len(r) > 2 and r[2].strip()}
     base = root if root.is_dir() else root.parent
-    labels = {}
+    labels, splits = {}, {}
     for p in inputs:
         rel = p.relative_to(base)
         for key in (rel.as_posix(), p.name, p.stem, rel.with_suffix("").as_posix()):
             if key in table:
                 labels[p] = table[key]
+                if key in split_of:
+                    splits[p] = split_of[key]
                 break
-    return labels
+    return labels, splits
 
 
 def _label_indices(names: dict[Path, str],
@@ -178,11 +185,13 @@ def run(args: argparse.Namespace) -> int:
     inputs = _find_inputs(root, args.backend)
     base = root if root.is_dir() else root.parent
     if args.labels:
-        label_names = _labels_from_csv(args.labels, root, inputs)
+        label_names, splits = _labels_from_csv(args.labels, root, inputs)
     elif args.label_from_parent_dir:
         label_names = {p: p.parent.name for p in inputs}
     else:
         label_names = {p: "0" for p in inputs}
+    if not args.labels:
+        splits = {}
     labels, classes = _label_indices(label_names, _read_classes(args.classes))
     skipped = [(str(p), f"no row in {args.labels}") for p in inputs if p not in labels]
 
@@ -199,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         failed = _run_backend(todo, args.workers, args.backend) if todo else []
     failed_names = {name for name, _ in failed}
 
-    samples, lines = [], []
+    samples, lines, split_dict = [], [], {}
     for p, cache in caches.items():
         if str(p) in failed_names:
             continue
@@ -207,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             track = load_pose_file(cache)
             samples.append(to_sample(track, args.layout, frame_dir, labels[p], args.max_persons, str(p)))
+            if splits:
+                split_dict.setdefault(splits.get(p, "unassigned"), []).append(frame_dir)
         except StgcnError as err:
             skipped.append((str(p), str(err)))
             continue
@@ -216,10 +227,11 @@ def run(args: argparse.Namespace) -> int:
     skipped += failed
     if not samples:
         raise StgcnError(f"{root}: no video gave a sample ({len(skipped)} skipped); see the reasons above")
-    report = validate_annotations(samples, source=str(out))
+    annotations = {"split": split_dict, "annotations": samples} if split_dict else samples
+    report = validate_annotations(annotations, source=str(out))
     if not report.ok:
         raise StgcnError(f"{out}: the extracted samples do not validate: {report.format().splitlines()[-1]}")
-    dump_pickle(samples, out)
+    dump_pickle(annotations, out)
     if classes is not None:
         write_atomic(out.with_name(out.stem + ".classes.txt"), ("\n".join(classes) + "\n").encode())
     print(f"wrote {len(samples)} samples ({args.layout}) to {out}; skipped {len(skipped)}")

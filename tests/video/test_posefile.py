@@ -68,3 +68,19 @@ def test_extract_pose_from_openpose_json_files(tmp_path, capsys):
     np.testing.assert_array_equal(s["keypoint"][0, :, 5, 0], [5 * t + 10 for t in range(8)])
     np.testing.assert_array_equal(s["keypoint"][0, :, 6, 0], [5 * t + 4 for t in range(8)])
     assert main(["validate", str(out), "--layout", "coco"]) == 0
+
+
+def test_a_split_column_makes_a_split_dict(tmp_path):
+    src = tmp_path / "poses"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        frames = [[_json_person(5 * t, pid=0)] for t in range(4)]
+        (src / f"{name}.json").write_text(
+            json.dumps({"layout": "openpose-18", "img_shape": [480, 640], "frames": frames}))
+    (tmp_path / "labels.csv").write_text("a.json,run,train\nb,walk,val\nc.json,run\n")
+    out = tmp_path / "ann.pkl"
+    assert main(["extract-pose", str(src), str(out), "--backend", "file", "--labels",
+                 str(tmp_path / "labels.csv")]) == 0
+    ann = load_pickle(out)
+    assert ann["split"] == {"train": ["a"], "val": ["b"], "unassigned": ["c"]}
+    assert [s["label"] for s in ann["annotations"]] == [0, 1, 0]

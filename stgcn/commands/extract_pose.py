@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-persons", type=int, default=2, help="most confident persons kept (default 2)")
     parser.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace an OUT that has no OUT.poses/ cache beside it")
+                        help="replace an OUT that has no OUT.poses/ cache beside it (a file not written by "
+                             "extract-pose, or one written with --backend file, which keeps no cache)")
 
 
 def _find_inputs(root: Path, backend: str) -> list[Path]:

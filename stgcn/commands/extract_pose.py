@@ -23,6 +23,7 @@ from stgcn.data.safe_pickle import dump_pickle
 from stgcn.data.validate import validate_annotations
 from stgcn.errors import StgcnError
 from stgcn.fileio import write_atomic
+from stgcn.layouts_map import joint_names_arg
 from stgcn.progress import Progress
 from stgcn.video.backends import BACKENDS
 from stgcn.video.posefile import POSE_SUFFIXES, load_pose_file, save_npz
@@ -46,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mediapipe: run MediaPipe Pose on videos; file: read .npz/.json pose files "
                              "(format in stgcn/video/posefile.py) (default mediapipe)")
     parser.add_argument("--layout", default="coco", help="joint layout to write (default coco)")
+    parser.add_argument("--drop-joints", metavar="NAMES",
+                        help="comma-separated joints of --layout to write as absent (0, score 0), e.g. "
+                             "left_eye,right_eye,left_ear,right_ear to match Penn Action's COCO files")
     parser.add_argument("--max-persons", type=int, default=2, help="most confident persons kept (default 2)")
     parser.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
     parser.add_argument("--overwrite", action="store_true",
@@ -216,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
         frame_dir = p.relative_to(base).with_suffix("").as_posix()
         try:
             track = load_pose_file(cache)
-            samples.append(to_sample(track, args.layout, frame_dir, labels[p], args.max_persons, str(p)))
+            samples.append(to_sample(track, args.layout, frame_dir, labels[p], args.max_persons, str(p),
+                                     joint_names_arg(args.drop_joints)))
             if splits:
                 split_dict.setdefault(splits.get(p, "unassigned"), []).append(frame_dir)
         except StgcnError as err:

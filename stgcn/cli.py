@@ -26,6 +26,8 @@ COMMANDS = {
     "export": ("stgcn.commands.export", "export a checkpoint to ONNX (fp32 or int8) or TorchScript"),
     "predict": ("stgcn.commands.predict", "predict action classes with a checkpoint (path, URL or zoo name)"),
     "zoo": ("stgcn.commands.zoo", "list the released checkpoints loadable by name"),
+    "extract-pose": ("stgcn.commands.extract_pose", "videos -> 2D poses -> annotation file (needs [video])"),
+    "demo": ("stgcn.commands.demo", "video with skeletons and predicted actions drawn (needs [video])"),
 }
 
 

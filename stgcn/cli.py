@@ -21,6 +21,8 @@ COMMANDS = {
     "pack": ("stgcn.commands.pack", "pack an annotation file into memory-mapped storage"),
     "ensemble": ("stgcn.commands.ensemble", "fuse the scores of several streams (joint, bone, ...)"),
     "bench": ("stgcn.commands.bench", "time inference of a config on this machine"),
+    "vis": ("stgcn.commands.vis", "picture a sample's skeleton (png grid, gif, mp4), label, prediction"),
+    "plot-curve": ("stgcn.commands.plot_curve", "plot training curves (loss, accuracy) from .log.json files"),
 }
 
 

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="samples per batch (default: data.test_dataloader.videos_per_gpu, else 1)")
     parser.add_argument("--confusion-matrix", nargs="?", const="-", metavar="CSV",
-                        help="print the confusion matrix (rows = true class), or write it to CSV")
+                        help="print the confusion matrix (rows = true class), to CSV, or draw it (.png)")
     parser.add_argument("--per-class", action="store_true", help="print per-class accuracy")
 
 

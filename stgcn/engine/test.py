@@ -25,6 +25,7 @@ from stgcn.engine.metrics import confusion_matrix, eval_topk, evaluate, per_clas
 from stgcn.errors import StgcnError
 from stgcn.fileio import write_atomic
 from stgcn.progress import Progress
+from stgcn.viz.confusion import is_picture, plot_confusion
 
 RESULT_SUFFIXES = (".pkl", ".pickle", ".json")
 AMP_CHOICES = ("auto", "bf16", "fp16")
@@ -147,7 +148,7 @@ def model_config_diff(a, b, prefix: str = "model") -> list[str]:
 
 
 def report_classes(results: list, labels: list[int], num_classes: int, opts: TestOptions) -> None:
-    """`--per-class` table and `--confusion-matrix [CSV]` (rows = true class, columns = prediction)."""
+    """`--per-class` table and `--confusion-matrix [CSV|PNG]` (rows = true class, columns = prediction)."""
     pred = np.argmax(np.stack(results), axis=1)
     if opts.per_class:
         acc, count = per_class_accuracy(np.stack(results), labels, num_classes)
@@ -160,6 +161,8 @@ def report_classes(results: list, labels: list[int], num_classes: int, opts: Tes
         if opts.confusion_matrix == "-":
             print("confusion matrix (rows = true class, columns = predicted class):")
             print(text, end="")
+        elif is_picture(opts.confusion_matrix):
+            print(f"confusion matrix drawn in {plot_confusion(matrix, opts.confusion_matrix)}")
         else:
             write_atomic(opts.confusion_matrix, text.encode("utf-8"))
             print(f"confusion matrix written to {opts.confusion_matrix}")

@@ -1,0 +1,123 @@
+"""`stgcn vis ANN --index I OUT.(gif|mp4|png|pdf|svg)`: picture one sample's skeleton.
+
+A .png/.pdf/.svg output is a grid of evenly spaced frames; .gif and .mp4 animate every frame. The title
+names the sample and its label; with `--checkpoint` the model's top-3 prediction is written under it
+(green when the top class is the label, red otherwise). ANN is an annotation file (plain list or split
+dict; `--split NAME` indexes within one split) or a packed directory. 2D keypoints are drawn in image
+coordinates, 3D joints projected from the front (`--azimuth/--elevation` turn the body).
+
+  stgcn vis data/penn_action.pkl --split test --index 0 sample.gif
+  stgcn vis data/nw_ucla.pkl --split xview_val --index 3 grid.png --checkpoint latest.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from stgcn.data.packed import PackedAnnotations, find_packed, unpack_layout
+from stgcn.data.safe_pickle import load_pickle
+from stgcn.errors import StgcnError, did_you_mean
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ann_file", help="annotation .pkl (plain list or split dict) or packed directory")
+    parser.add_argument("out", help="output picture: .png/.pdf/.svg (frame grid) or .gif/.mp4 (animation)")
+    parser.add_argument("--index", type=int, default=0, help="sample index (within --split if given)")
+    parser.add_argument("--split", help="split name of a split-dict file (default: all samples)")
+    parser.add_argument("--checkpoint", help="checkpoint whose top-3 prediction is shown")
+    parser.add_argument("--config", help="config for a checkpoint that does not carry one")
+    parser.add_argument("--label-map", help="text file of class names, one per line")
+    parser.add_argument("--layout", help="skeleton layout of the joints (default: from V and C)")
+    parser.add_argument("--fps", type=float, default=15.0, help="animation frames per second (15)")
+    parser.add_argument("--frames", type=int, default=8, help="frames in a picture grid (8)")
+    parser.add_argument("--azimuth", type=float, default=0.0, help="3D only: turn about the vertical, deg")
+    parser.add_argument("--elevation", type=float, default=0.0, help="3D only: tilt, degrees")
+
+
+def load_sample(ann_file: str, index: int, split: str | None) -> dict:
+    """Sample ``index`` of the file (within ``split`` when given), a one-line error when out of range."""
+    packed = find_packed(ann_file)
+    if packed is not None:
+        records = PackedAnnotations(packed)
+        splits = records.split
+        ids = list(records.frame_dirs)
+    else:
+        records, splits = unpack_layout(load_pickle(ann_file), ann_file)
+        ids = [r.get("frame_dir") if isinstance(r, dict) else None for r in records]
+    positions = list(range(len(records)))
+    if split is not None:
+        if not splits or split not in splits:
+            valid = sorted(splits or {})
+            raise StgcnError(f"{ann_file}: --split {split!r} does not exist{did_you_mean(split, valid)}; "
+                             f"valid: {', '.join(valid) or '(the file has no splits: drop --split)'}")
+        wanted = set(splits[split])
+        positions = [i for i, key in enumerate(ids) if key in wanted]
+    if not -len(positions) <= index < len(positions):
+        where = f"split {split!r}" if split else "the file"
+        raise StgcnError(f"{ann_file}: --index {index} is out of range; {where} has {len(positions)} "
+                         f"samples (0..{len(positions) - 1})")
+    sample = records[positions[index]]
+    if not isinstance(sample, dict) or "keypoint" not in sample:
+        raise StgcnError(f"{ann_file}: sample {index} has no 'keypoint' array; check the file with "
+                         f"`stgcn validate {ann_file}`")
+    return sample
+
+
+def read_label_map(path: str, num_classes: int | None = None) -> list[str]:
+    """Class names from a text file, one per line (blank lines dropped)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    except OSError as exc:
+        raise StgcnError(f"--label-map {path}: cannot read it ({exc.strerror}); give a text file of "
+                         "class names, one per line") from None
+    if num_classes is not None and len(names) != num_classes:
+        raise StgcnError(f"--label-map {path}: {len(names)} names for {num_classes} classes; give one "
+                         "name per class, in label order")
+    return names
+
+
+def _name(index: int, names: list[str] | None) -> str:
+    return f"{names[index]} ({index})" if names and 0 <= index < len(names) else f"class {index}"
+
+
+def _caption(sample: dict, args: argparse.Namespace) -> tuple[str, str, str]:
+    """(title, prediction line, its colour)."""
+    names = read_label_map(args.label_map) if args.label_map else None
+    label = sample.get("label")
+    title = str(sample.get("frame_dir", f"sample {args.index}"))
+    if label is not None:
+        title += f"    label: {_name(int(label), names)}"
+    if not args.checkpoint:
+        return title, "", "black"
+    from stgcn.inference import Recognizer
+
+    recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config, label_map=args.label_map)
+    top = recognizer.predict(sample, top_k=3)[0].top_k
+    names = names or recognizer.class_names
+    line = "prediction: " + ", ".join(f"{name or _name(i, names)} {score:.2f}" for i, name, score in top)
+    color = "black" if label is None else ("tab:green" if top[0][0] == int(label) else "tab:red")
+    return title, line, color
+
+
+def run(args: argparse.Namespace) -> int:
+    from stgcn.autoconfig.layout import guess_layout
+    from stgcn.graph import get_layout
+    from stgcn.viz import require_matplotlib
+    from stgcn.viz.skeleton import check_output, make_clip, render
+
+    require_matplotlib()
+    out = check_output(args.out)
+    if args.fps <= 0 or args.frames < 1:
+        raise StgcnError(f"--fps {args.fps} / --frames {args.frames}: both must be positive")
+    sample = load_sample(args.ann_file, args.index, args.split)
+    _, _, num_joints, channels = sample["keypoint"].shape
+    layout = get_layout(args.layout or guess_layout(num_joints, channels, args.ann_file))
+    if layout.num_node != num_joints:
+        raise StgcnError(f"--layout {args.layout}: it has {layout.num_node} joints, the sample has "
+                         f"{num_joints}; pick a layout with {num_joints} joints")
+    clip = make_clip(sample, layout.edges, args.azimuth, args.elevation)
+    clip.title, clip.subtitle, clip.subtitle_color = _caption(sample, args)
+    render(clip, out, fps=args.fps, frames=args.frames)
+    print(f"wrote {out}")
+    return 0

@@ -23,6 +23,7 @@ COMMANDS = {
     "bench": ("stgcn.commands.bench", "time inference of a config on this machine"),
     "vis": ("stgcn.commands.vis", "picture a sample's skeleton (png grid, gif, mp4), label, prediction"),
     "plot-curve": ("stgcn.commands.plot_curve", "plot training curves (loss, accuracy) from .log.json files"),
+    "init-config": ("stgcn.commands.init_config", "write a commented training config sized to your data"),
 }
 
 

@@ -30,6 +30,7 @@ STREAMS = ("j", "b", "jm", "bm")
 STREAM_NAMES = {"j": "joint", "b": "bone", "jm": "joint motion", "bm": "bone motion"}
 STREAM_WEIGHTS = {"j": 2, "b": 2, "jm": 1, "bm": 1}  # the NW-UCLA 4-stream fusion weights
 BASE_LR, BASE_BATCH = 0.1, 16
+MAX_EPOCHS = 120  # beyond this a cosine schedule only overfits; small data then finishes early
 TIME_MARGIN = 0.85  # share of the budget planned for training; the rest absorbs data loading and noise
 
 
@@ -99,13 +100,18 @@ def choose_schedule(step: float, num_train: int, num_test: int, batch: int,
     steps = -(-num_train // batch)
     eval_seconds = num_test / batch * step / 3  # a forward pass costs about a third of a training step
     epoch_seconds = steps * step
-    epochs = max(int(budget_min * 60 * TIME_MARGIN // (epoch_seconds + eval_seconds / 4)), 1)
-    interval = max(1, epochs // 4)
-    epochs = max(interval, epochs // interval * interval)  # the last epoch is evaluated
+    fit = int(budget_min * 60 * TIME_MARGIN // (epoch_seconds + eval_seconds / 4))
+    epochs = min(max(fit, 1), MAX_EPOCHS)
+    # 3 to 5 test passes, the last one after the final epoch: the interval that keeps most epochs
+    intervals = range(max(1, epochs // 5), max(1, epochs // 3) + 1)
+    interval = max(intervals, key=lambda i: (epochs // i * i, -i))
+    epochs = epochs // interval * interval
     warmup = min(3, max(1, round(epochs / 10))) if epochs > 1 else 0
     total = (epochs * epoch_seconds + epochs // interval * eval_seconds) / 60
     why = (f"{steps} steps an epoch = {epoch_seconds / 60:.1f} min; {epochs} epochs ({warmup} of warm-up) "
            f"with a test pass every {interval} take about {total:.1f} of the {budget_min:g} min budget")
+    if fit > MAX_EPOCHS:
+        why += f" (the budget would allow {fit}; at most {MAX_EPOCHS} are planned)"
     if total > budget_min:
         why += "; the budget is shorter than one epoch: expect an under-trained model"
     return epochs, warmup, interval, why

@@ -7,8 +7,10 @@ Matches mmaction2 0.x's ``Graph`` matrix for matrix, quirks included:
   to the centre and its edges fall into the "root" partition;
 * adjacency is normalised by column sums (``A @ diag(1 / deg)``), columns with no entry stay 0.
 
-A layout is a name from :data:`LAYOUTS` or a dict ``dict(num_node=V, edges=[(i, j), ...],
-center=c)`` with 0-based joint indices.
+A layout is a name from :data:`LAYOUTS` (or one of its :data:`ALIASES`) or a dict
+``dict(num_node=V, edges=[(i, j), ...], center=c)`` with 0-based joint indices. The table is the one
+source of skeleton facts: graph edges, the (child, parent) bone pairs of ``JointToBone`` / ``GenSkeFeat``
+and whether the third channel is a coordinate (3D) or a detector score (2D).
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from stgcn.errors import StgcnError, did_you_mean
 
 @dataclass(frozen=True)
 class Layout:
-    """A skeleton: number of joints, undirected bones (0-based pairs), and the centre joint."""
+    """A skeleton: number of joints, undirected graph edges (0-based pairs), the centre joint, the
+    (child, parent) bone pairs of the bone stream (None: no bone stream) and coordinate dimensions."""
 
     num_node: int
     edges: tuple[tuple[int, int], ...]
     center: int
+    bones: tuple[tuple[int, int], ...] | None = None
+    dims: int = 2
 
 
 def _one_based(pairs: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -37,7 +42,9 @@ LAYOUTS: dict[str, Layout] = {
     # OpenPose COCO-18 (original ST-GCN Kinetics-skeleton).
     "openpose-18": Layout(18, (
         (4, 3), (3, 2), (7, 6), (6, 5), (13, 12), (12, 11), (10, 9), (9, 8), (11, 5), (8, 2), (5, 1),
-        (2, 1), (0, 1), (15, 0), (14, 0), (17, 15), (16, 14)), 1),
+        (2, 1), (0, 1), (15, 0), (14, 0), (17, 15), (16, 14)), 1,
+        bones=((0, 0), (1, 0), (2, 1), (3, 2), (4, 3), (5, 1), (6, 5), (7, 6), (8, 2), (9, 8), (10, 9),
+               (11, 5), (12, 11), (13, 12), (14, 0), (15, 0), (16, 14), (17, 15))),
     # OpenPose BODY_25.
     "openpose-25": Layout(25, (
         (4, 3), (3, 2), (7, 6), (6, 5), (23, 22), (22, 11), (24, 11), (11, 10), (10, 9), (9, 8),
@@ -47,7 +54,10 @@ LAYOUTS: dict[str, Layout] = {
     "ntu-rgb+d": Layout(25, _one_based([
         (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10),
         (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19),
-        (22, 23), (23, 8), (24, 25), (25, 12)]), 20),
+        (22, 23), (23, 8), (24, 25), (25, 12)]), 20,
+        bones=((0, 1), (1, 20), (2, 20), (3, 2), (4, 20), (5, 4), (6, 5), (7, 6), (8, 20), (9, 8),
+               (10, 9), (11, 10), (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17),
+               (19, 18), (21, 22), (20, 20), (22, 7), (23, 24), (24, 11)), dims=3),
     # The bone graph of NTU RGB+D (24 bones as nodes).
     "ntu_edge": Layout(24, _one_based([
         (1, 2), (3, 2), (4, 3), (5, 2), (6, 5), (7, 6), (8, 7), (9, 2), (10, 9), (11, 10), (12, 11),
@@ -56,14 +66,21 @@ LAYOUTS: dict[str, Layout] = {
     # COCO-17 keypoints (mmaction2 0.x's 19-edge list), centre = nose.
     "coco": Layout(17, _one_based([
         (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (8, 6), (9, 7),
-        (10, 8), (11, 9), (2, 3), (2, 1), (3, 1), (4, 2), (5, 3), (4, 6), (5, 7)]), 0),
+        (10, 8), (11, 9), (2, 3), (2, 1), (3, 1), (4, 2), (5, 3), (4, 6), (5, 7)]), 0,
+        bones=((0, 0), (1, 0), (2, 0), (3, 1), (4, 2), (5, 0), (6, 0), (7, 5), (8, 6), (9, 7), (10, 8),
+               (11, 0), (12, 0), (13, 11), (14, 12), (15, 13), (16, 14))),
     # Kinect v1 (NW-UCLA, 20 joints): 0 hip centre, 1 spine, 2 shoulder centre, 3 head, 4-7 left arm,
     # 8-11 right arm, 12-15 left leg, 16-19 right leg. Centre = shoulder centre, the Kinect v1
-    # counterpart of ntu-rgb+d's spine-shoulder centre.
+    # counterpart of ntu-rgb+d's spine-shoulder centre. Bones point towards the shoulder centre.
     "nw-ucla": Layout(20, (
         (0, 1), (1, 2), (2, 3), (2, 4), (4, 5), (5, 6), (6, 7), (2, 8), (8, 9), (9, 10), (10, 11),
-        (0, 12), (12, 13), (13, 14), (14, 15), (0, 16), (16, 17), (17, 18), (18, 19)), 2),
+        (0, 12), (12, 13), (13, 14), (14, 15), (0, 16), (16, 17), (17, 18), (18, 19)), 2,
+        bones=((0, 1), (1, 2), (2, 2), (3, 2), (4, 2), (5, 4), (6, 5), (7, 6), (8, 2), (9, 8), (10, 9),
+               (11, 10), (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17), (19, 18)),
+        dims=3),
 }
+# Other spellings of the same layouts (mmaction2's `GenSkeFeat(dataset=...)` / 1.x graph names).
+ALIASES = {"nturgb+d": "ntu-rgb+d", "openpose": "openpose-18"}
 
 STRATEGIES = ("uniform", "distance", "spatial", "agcn")
 
@@ -77,9 +94,10 @@ def get_layout(layout: str | dict | Layout) -> Layout:
     if isinstance(layout, Layout):
         return layout
     if isinstance(layout, str):
-        if layout not in LAYOUTS:
-            raise _unknown("graph layout", layout, list(LAYOUTS))
-        return LAYOUTS[layout]
+        name = ALIASES.get(layout, layout)
+        if name not in LAYOUTS:
+            raise _unknown("graph layout", layout, list(LAYOUTS) + list(ALIASES))
+        return LAYOUTS[name]
     if isinstance(layout, dict):
         missing = {"num_node", "edges", "center"} - set(layout)
         extra = set(layout) - {"num_node", "edges", "center"}

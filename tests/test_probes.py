@@ -43,6 +43,26 @@ def validate_ann(samples: list[dict]) -> Callable[[Path], list[str]]:
     return lambda tmp: ["validate", write_pickle(tmp / "ann.pkl", samples), "--layout", "coco"]
 
 
+def pack_ann(data: list | dict) -> Callable[[Path], list[str]]:
+    """`stgcn pack` on an annotation file: it opens and checks every sample as a dataset does."""
+    return lambda tmp: ["pack", write_pickle(tmp / "ann.pkl", data), str(tmp / "out")]
+
+
+def damaged_pack(damage: Callable[[Path], object]) -> Callable[[Path], list[str]]:
+    """`stgcn validate` on a packed directory after `damage(dir)`."""
+    def make(tmp: Path) -> list[str]:
+        assert main(["pack", write_pickle(tmp / "ann.pkl", [sample()]), str(tmp / "ann.packed")]) == 0
+        damage(tmp / "ann.packed")
+        return ["validate", str(tmp / "ann.packed")]
+    return make
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-16])
+
+
+NESTED_100K = b"\x80\x04" + b"]" * 100_000 + b"a" * 99_999 + b"."  # 100000 lists, each in the next
+
 PROBES = [
     Probe("missing-annotation-file", lambda tmp: ["validate", str(tmp / "missing.pkl")], "missing.pkl"),
     Probe("annotation-not-a-pickle", lambda tmp: ["validate", _write(tmp / "a.pkl", b"not a pickle")],
@@ -50,6 +70,53 @@ PROBES = [
     Probe("missing-config", lambda tmp: ["train", str(tmp / "nope.py")], "nope.py"),
     Probe("missing-checkpoint", lambda tmp: ["test", str(tmp / "model.pth"), "--eval", "top_k_accuracy"],
           "model.pth"),
+    # data
+    Probe("data-pickle-nested-too-deep",
+          lambda tmp: ["validate", _write(tmp / "a.pkl", NESTED_100K)],
+          "nested more than 100 levels deep"),
+    Probe("data-pickle-truncated",
+          lambda tmp: ["validate", _write(tmp / "a.pkl", pickle.dumps([sample()], protocol=4)[:-30])],
+          "a.pkl: the pickle ends early"),
+    Probe("data-keypoint-is-a-list", pack_ann([sample(), sample(frame_dir="s1", keypoint=[[0.0]])]),
+          "sample #1 (s1): field 'keypoint' is not a numpy array (list)"),
+    Probe("data-keypoint-object-dtype",
+          pack_ann([sample(frame_dir="s1", keypoint=np.zeros((1, 8, 17, 2), object))]),
+          "field 'keypoint' does not hold numbers (dtype object)"),
+    Probe("data-keypoint-str-dtype", pack_ann([sample(keypoint=np.full((1, 8, 17, 2), "0"))]),
+          "field 'keypoint' does not hold numbers (dtype <U1)"),
+    Probe("data-wrong-c-in-some-samples",
+          pack_ann([sample(), sample(frame_dir="s1"),
+                    sample(frame_dir="s2", keypoint=np.zeros((1, 8, 17, 3), np.float32))]),
+          "sample #2 (s2): field 'keypoint' has a C unlike most samples (C=3, most have 2)"),
+    Probe("data-score-missing-in-some-samples",
+          pack_ann([sample(), sample(frame_dir="s1"), {k: v for k, v in sample(frame_dir="s2").items()
+                                                       if k != "keypoint_score"}]),
+          "sample #2 (s2): field 'keypoint_score' is present in some samples only (lacks it)"),
+    Probe("data-no-persons", pack_ann([sample(keypoint=np.zeros((0, 8, 17, 2), np.float32),
+                                              keypoint_score=np.zeros((0, 8, 17), np.float32))]),
+          "field 'keypoint' has no persons (M = 0)"),
+    Probe("data-total-frames-negative", pack_ann([sample(total_frames=-3)]),
+          "field 'total_frames' is not in [1, T] (total_frames=-3, T=8)"),
+    Probe("data-total-frames-not-int", pack_ann([sample(total_frames="8")]),
+          "field 'total_frames' is not an integer (str '8')"),
+    Probe("data-split-sample-without-frame-dir",
+          pack_ann({"split": {"train": ["s0"]},
+                    "annotations": [sample(), {k: v for k, v in sample().items() if k != "frame_dir"}]}),
+          "sample #1: field 'frame_dir' is missing"),
+    Probe("data-no-samples", pack_ann([]), "no samples to pack"),
+    Probe("data-packed-truncated-array", damaged_pack(lambda d: _truncate(d / "keypoint.npy")),
+          "keypoint.npy: is truncated or not a .npy file"),
+    Probe("data-packed-missing-file", damaged_pack(lambda d: (d / "index.npy").unlink()),
+          "index.npy: is missing"),
+    Probe("data-packed-bad-meta",
+          damaged_pack(lambda d: (d / "meta.json").write_text('{"format": "stgcn-packed"')),
+          "meta.json: is not readable JSON"),
+    Probe("data-packed-mismatched-shapes",
+          damaged_pack(lambda d: np.save(d / "keypoint_score.npy", np.zeros((8, 18), np.float32))),
+          "keypoint_score.npy: has shape (8, 18), meta.json implies (N, 17)"),
+    Probe("data-convert-penn-empty-folder",
+          lambda tmp: ["convert", "penn-action", str(tmp), str(tmp / "o.pkl")],
+          "no .mat files found"),
     # pictures
     Probe("vis-index-out-of-range", lambda tmp: ["vis", write_pickle(tmp / "a.pkl", [sample()]),
                                                  str(tmp / "a.png"), "--index", "3"], "--index 3"),

@@ -24,8 +24,6 @@ ALIGN_3D = {
     "ntu-rgb+d": dict(zaxis=(0, 1), xaxis=(8, 4), center=1),
     "nw-ucla": dict(zaxis=(0, 1), xaxis=(8, 4), center=1),
 }
-# GenSkeFeat's bone tables name the layouts so (stgcn.data.transforms.BONE_PAIRS).
-BONE_DATASET = {"ntu-rgb+d": "nturgb+d", "openpose-18": "openpose-18", "coco": "coco", "nw-ucla": "nw-ucla"}
 STREAMS = ("j", "b", "jm", "bm")
 STREAM_NAMES = {"j": "joint", "b": "bone", "jm": "joint motion", "bm": "bone motion"}
 STREAM_WEIGHTS = {"j": 2, "b": 2, "jm": 1, "bm": 1}  # the NW-UCLA 4-stream fusion weights

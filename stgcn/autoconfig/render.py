@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stgcn.autoconfig.recipe import ALIGN_3D, BONE_DATASET, STREAM_NAMES, STREAM_WEIGHTS, Recipe
+from stgcn.autoconfig.recipe import ALIGN_3D, STREAM_NAMES, STREAM_WEIGHTS, Recipe
 
 
 def model_config(recipe: Recipe) -> dict:
@@ -45,7 +45,7 @@ def pipelines(recipe: Recipe, with_img_shape: bool, aligned: bool, stream: str =
     before, after, why = _normalise(recipe, with_img_shape, aligned)
     theta, scale = (0.3, 0.2) if recipe.dims == 3 else (0.2, 0.1)  # as the hand-tuned 3D / 2D configs
     augment = [f"dict(type='RandomRot', theta={theta})", f"dict(type='RandomScale', scale={scale})"]
-    feats = ([f"dict(type='GenSkeFeat', dataset='{BONE_DATASET[recipe.layout]}', feats=['{stream}'])"]
+    feats = ([f"dict(type='GenSkeFeat', dataset='{recipe.layout}', feats=['{stream}'])"]
              if stream != "j" else [])
     tail = [f"dict(type='FormatGCNInput', input_format='NCTVM', num_person={recipe.num_person})",
             "dict(type='Collect', keys=['keypoint', 'label'], meta_keys=[])",

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from stgcn.data.packed import PackedAnnotations, find_packed, unpack_layout
-from stgcn.data.safe_pickle import load_pickle
 from stgcn.errors import StgcnError, did_you_mean
 from stgcn.progress import Progress
 
@@ -51,12 +50,12 @@ class Survey:
         return np.array([i for i, name in enumerate(self.frame_dirs) if name in wanted], dtype=int)
 
 
-def _records(path: str) -> tuple[object, dict | None]:
-    packed = find_packed(path)
-    if packed is not None:
-        records = PackedAnnotations(packed)
-        return records, records.split
-    return unpack_layout(load_pickle(path), path)
+def open_annotations(path: str) -> tuple[Sequence, dict | None]:
+    """(samples, split dict or None) of a .pkl or packed directory, read as PoseDataset reads it."""
+    from stgcn.data.dataset import _open  # the one reading rule (a fresh .packed/ beside a .pkl wins)
+
+    records, splits, _ = _open(path, path)
+    return records, splits
 
 
 def _mixed(kind: str, counts: Counter, source: str) -> StgcnError:
@@ -68,7 +67,7 @@ def _mixed(kind: str, counts: Counter, source: str) -> StgcnError:
 def survey_annotations(path: str | os.PathLike) -> Survey:
     """Read every sample's shape, label and real person count; mixed V or C is an error."""
     source = str(path)
-    records, splits = _records(source)
+    records, splits = open_annotations(source)
     if len(records) == 0:
         raise StgcnError(f"{source}: no samples; init-config needs a converted annotation file")
     names, labels, lengths, persons, slots = [], [], [], [], []

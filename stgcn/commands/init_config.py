@@ -66,9 +66,10 @@ def _layout(survey, requested: str | None, dims: int) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from stgcn.autoconfig import render
-    from stgcn.autoconfig.recipe import ALIGN_3D, BONE_DATASET, build_recipe
+    from stgcn.autoconfig.recipe import ALIGN_3D, build_recipe
     from stgcn.autoconfig.survey import check_classes, pick_splits, survey_annotations
     from stgcn.fileio import write_atomic
+    from stgcn.graph import LAYOUTS, get_layout
 
     out = Path(args.out)
     if out.suffix != ".py":
@@ -84,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
     survey = survey_annotations(args.ann_file)
     dims = 3 if survey.channels == 3 and not survey.with_score else 2
     layout, layout_why = _layout(survey, args.layout, dims)
-    if len(streams) > 1 and layout not in BONE_DATASET:
+    if len(streams) > 1 and get_layout(layout).bones is None:
+        with_bones = [name for name, lay in LAYOUTS.items() if lay.bones is not None]
         raise StgcnError(f"--streams {args.streams}: bone and motion streams need the layout's bone "
-                         f"table; '{layout}' has none (layouts with one: {', '.join(BONE_DATASET)}); "
+                         f"pairs; '{layout}' has none (layouts with them: {', '.join(with_bones)}); "
                          "use --streams j")
     train, test = pick_splits(survey, args.split_train, args.split_test)
     check_classes(survey, train, test)

@@ -1,7 +1,9 @@
 """`stgcn pack ANN.pkl [OUT_DIR]`: convert an annotation pickle into a memory-mapped packed directory.
 
 PoseDataset reads a packed directory given as `ann_file`, and uses `ANN.pkl.packed/` (the default
-OUT_DIR) automatically in place of `ANN.pkl` while it is newer than the pickle.
+OUT_DIR) automatically in place of `ANN.pkl` while `ANN.pkl` is the file that was packed: the pack
+records the pickle's size and SHA-1, so a replaced pickle is never shadowed by an old pack, whatever
+its mtime.
 """
 
 from __future__ import annotations

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 
-from stgcn.data.packed import PackedAnnotations, find_packed, unpack_layout
-from stgcn.data.safe_pickle import load_pickle
 from stgcn.errors import StgcnError, did_you_mean
 
 
@@ -36,13 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_sample(ann_file: str, index: int, split: str | None) -> dict:
     """Sample ``index`` of the file (within ``split`` when given), a one-line error when out of range."""
-    packed = find_packed(ann_file)
-    if packed is not None:
-        records = PackedAnnotations(packed)
-        splits = records.split
+    from stgcn.autoconfig.survey import open_annotations
+    from stgcn.data.packed import PackedAnnotations
+
+    records, splits = open_annotations(ann_file)
+    if isinstance(records, PackedAnnotations):
         ids = list(records.frame_dirs)
     else:
-        records, splits = unpack_layout(load_pickle(ann_file), ann_file)
         ids = [r.get("frame_dir") if isinstance(r, dict) else None for r in records]
     positions = list(range(len(records)))
     if split is not None:

@@ -1,5 +1,6 @@
 """Coordinate augmentations and normalisations for modern training recipes, on [M, T, V, C] arrays
-before `FormatGCNInput`: random rotation and scale, centring on a joint, per-clip min-max.
+before `FormatGCNInput`: random rotation and scale, centring on a joint, per-clip min-max; and
+`rotation_onto`, the rotation that aligns a body axis with a coordinate axis.
 
 Absent joints and persons are stored as zeros and stay zero. Random draws come from numpy's global
 generator, which the data loader seeds per worker (and per sample) for reproducible runs.
@@ -13,6 +14,22 @@ import numpy as np
 
 from stgcn.data.results import require
 from stgcn.errors import StgcnError
+
+
+def rotation_onto(vector: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The 3x3 rotation about vector x target that turns `vector` onto the direction of `target`
+    (Rodrigues' formula; identity when the two are already (anti)parallel or `vector` is ~0, as in
+    0.x). Used by the 0.x converter (`pre_normalize`) and by `PreNormalize3D`."""
+    axis = np.cross(vector, target)
+    norm_v, norm_t = np.linalg.norm(vector), np.linalg.norm(target)
+    if np.abs(axis).sum() < 1e-6 or np.abs(vector).sum() < 1e-6:
+        return np.eye(3)
+    angle = np.arccos(np.clip(np.dot(vector, target) / (norm_v * norm_t), -1.0, 1.0))
+    if abs(angle) < 1e-6:
+        return np.eye(3)
+    k = axis / np.linalg.norm(axis)
+    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
 
 
 def _coords(results: dict, transform: str) -> np.ndarray:

@@ -11,6 +11,7 @@ naming the file and the sample instead of a shape error deep inside the model.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import warnings
 import zlib
@@ -22,13 +23,14 @@ from torch.utils.data import Dataset
 
 from stgcn.data.packed import PackedAnnotations, find_packed, unpack_layout
 from stgcn.data.safe_pickle import load_pickle
+from stgcn.data.samples import ArrayMeta, find_problems, sample_name
 from stgcn.data.synthetic import make_synthetic
 from stgcn.data.transforms import build_pipeline
 from stgcn.errors import StgcnError, did_you_mean
 from stgcn.registry import build_from_table
 
-REQUIRED_KEYS = ("frame_dir", "label", "total_frames", "keypoint")
 NAN_POLICIES = ("error", "zero")
+_log = logging.getLogger("stgcn")
 
 
 @dataclass(frozen=True)
@@ -59,17 +61,18 @@ class SampleSpec:
                    head.get("num_person", 2), layout)
 
 
-def _open(ann_file: object, source: str) -> tuple[Sequence, dict | None]:
+def _open(ann_file: object, source: str) -> tuple[Sequence, dict | None, str]:
+    """(records, split dict or None, the file read): a packed directory when `find_packed` gives one."""
     if isinstance(ann_file, (list, dict)):
-        return unpack_layout(ann_file, source)
-    packed = find_packed(ann_file)
+        return (*unpack_layout(ann_file, source), source)
+    packed, stale = find_packed(ann_file)
     if packed is not None:
         records = PackedAnnotations(packed)
-        return records, records.split
-    if os.path.isdir(f"{ann_file}.packed") and os.path.isfile(ann_file):  # older than the .pkl
-        warnings.warn(f"{ann_file}.packed is older than {ann_file} and is ignored; re-run "
-                      f"`stgcn pack {ann_file} {ann_file}.packed`", stacklevel=3)
-    return unpack_layout(load_pickle(ann_file), source)
+        return records, records.split, str(packed)
+    if stale:
+        warnings.warn(f"{ann_file}.packed is not used: {stale}; reading {ann_file} instead (re-run "
+                      f"`stgcn pack {ann_file}` to pack it again)", stacklevel=3)
+    return (*unpack_layout(load_pickle(ann_file), source), str(ann_file))
 
 
 def _unknown(kind: str, name: object, valid: Sequence[str], where: str) -> StgcnError:
@@ -77,27 +80,28 @@ def _unknown(kind: str, name: object, valid: Sequence[str], where: str) -> Stgcn
     return StgcnError(f"{where}: unknown {kind} {name!r}{hint}; available: {', '.join(map(str, valid))}")
 
 
-def _summary(records: Sequence, i: int) -> tuple[object, dict]:
-    """(sample fields without arrays, {array field: shape}) for the load-time checks."""
-    if isinstance(records, PackedAnnotations):
-        m, t = records.shape(i)
-        shapes = {"keypoint": (m, t, records.num_joints, records.num_channels)}
-        if "keypoint_score" in records.fields:
-            shapes["keypoint_score"] = (m, t, records.num_joints)
-        return records.scalars(i) | dict.fromkeys(shapes), shapes
-    item = records[i]
-    if not isinstance(item, dict):
-        return item, {}
-    return item, {k: np.shape(item[k]) for k in ("keypoint", "keypoint_score") if k in item}
+def _summary(records: Sequence, i: int) -> object:
+    """Sample i as the rules see it: a packed sample's arrays become `ArrayMeta` (nothing is read)."""
+    if not isinstance(records, PackedAnnotations):
+        return records[i]
+    m, t = records.shape(i)
+    item = records.scalars(i)
+    item["keypoint"] = ArrayMeta((m, t, records.num_joints, records.num_channels),
+                                 np.dtype(records.meta["fields"]["keypoint"]))
+    if "keypoint_score" in records.fields:
+        item["keypoint_score"] = ArrayMeta((m, t, records.num_joints),
+                                           np.dtype(records.meta["fields"]["keypoint_score"]))
+    return item
 
 
 class PoseDataset(Dataset):
     """Skeleton samples from an annotation file, run through a pipeline of transforms.
 
     `ann_file` is a .pkl (plain list, or split dict with `split=` naming the part to use), a packed
-    directory, or in-memory annotations; a fresh `<ann_file>.packed/` beside a .pkl is used instead of
-    it. Items are the pipeline's Collect'ed dicts, e.g. `{'keypoint': float32 tensor (C, T, V, M),
-    'label': int}`. `.labels` and `.frame_dirs` follow dataset order.
+    directory, or in-memory annotations; a `<ann_file>.packed/` beside a .pkl is read instead of it
+    while the .pkl is the file it was packed from (`find_packed`; `.read_from` names the file read,
+    logged when it is not `ann_file`). Items are the pipeline's Collect'ed dicts, e.g.
+    `{'keypoint': float32 tensor (C, T, V, M), 'label': int}`. `.labels`, `.frame_dirs`: dataset order.
     """
 
     def __init__(self, ann_file: str | os.PathLike | list | dict, pipeline: Sequence[dict],
@@ -112,7 +116,9 @@ class PoseDataset(Dataset):
         self.spec = spec or SampleSpec()
         self.num_classes = num_classes if num_classes is not None else self.spec.num_classes
         self.pipeline = build_pipeline(pipeline)
-        self.records, splits = _open(ann_file, self.source)
+        self.records, splits, self.read_from = _open(ann_file, self.source)
+        if self.read_from != self.source:
+            _log.info("%s: reading %s", self.source, self.read_from)
         self.indices = self._select(split, splits)
         self._zeroed: set[int] = set()
         self._check_samples()
@@ -142,55 +148,29 @@ class PoseDataset(Dataset):
             if isinstance(records, PackedAnnotations):
                 ids = (records.scalars(i).get("filename", fd) for i, fd in enumerate(records.frame_dirs))
             else:
-                ids = (r.get("filename", r.get("frame_dir")) if isinstance(r, dict) else None
-                       for r in records)
+                ids = [r.get("filename", r.get("frame_dir")) if isinstance(r, dict) else None
+                       for r in records]
+                nameless = [i for i, key in enumerate(ids) if key is None]
+                if nameless:  # no split can name them: they would be dropped without a word
+                    i = nameless[0]
+                    raise StgcnError(f"{self.source}: sample {sample_name(records[i], i)}: field 'frame_dir' "
+                                     f"is missing, so no split can name it ({len(nameless)} such samples); "
+                                     "add 'frame_dir' to every sample")
             indices = [i for i, key in enumerate(ids) if key in wanted]
         if not indices:
             raise StgcnError(f"{self.source}: no samples" + (f" in split {split!r}" if split else "")
                              + "; check the annotation file and the split name")
         return indices
 
-    def _problem(self, item: object, shapes: dict) -> str | None:
-        """The first thing wrong with one sample (metadata only), as a message, or None."""
-        if not isinstance(item, dict):
-            return f"a sample is a {type(item).__name__}, not a dict"
-        name = item.get("frame_dir", "?")
-        missing = [k for k in REQUIRED_KEYS if k not in item]
-        if missing:
-            return f"sample {name} lacks {', '.join(missing)} (needs {', '.join(REQUIRED_KEYS)})"
-        shape = shapes["keypoint"]
-        if len(shape) != 4:
-            return f"sample {name} has keypoint shape {shape}, expected [M, T, V, C]"
-        v = self.spec.num_joints
-        if v is not None and shape[2] != v:
-            return (f"layout {self.spec.layout_name} has {v} joints, sample {name} in {self.source} "
-                    f"has {shape[2]}")
-        total = item["total_frames"]
-        if shape[1] == 0 or not total:
-            return f"sample {name} is empty (T={shape[1]}, total_frames={total})"
-        if total > shape[1]:
-            return f"sample {name} has total_frames={total} but its keypoint holds only {shape[1]} frames"
-        if "keypoint_score" in shapes and shapes["keypoint_score"] != shape[:3]:
-            return f"sample {name} has keypoint_score shape {shapes['keypoint_score']}, keypoint {shape}"
-        label = item["label"]
-        if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
-            return f"sample {name} has label {label!r}, expected an integer class index"
-        if label < 0 or (self.num_classes is not None and label >= self.num_classes):
-            return f"sample {name} has label {label} outside [0, {self.num_classes or '?'})"
-        return None
-
     def _check_samples(self) -> None:
-        problems, first = 0, None
-        for i in self.indices:
-            msg = self._problem(*_summary(self.records, i))
-            if msg:
-                problems += 1
-                first = first or msg
-        if first:
-            where = "" if self.source in first else f" in {self.source}"
-            more = (f" (+{problems - 1} more; `stgcn validate {self.source}` lists them)"
-                    if problems > 1 else "")
-            raise StgcnError(f"{first}{where}{more}; fix the data or the model config")
+        """Every selected sample's keys, types, dtypes and shapes (metadata only) against the rules."""
+        found = find_problems(((i, _summary(self.records, i)) for i in self.indices), self.spec.num_joints,
+                              self.num_classes)
+        if found:
+            name, problem = found[0]
+            more = (f" (+{len(found) - 1} more; `stgcn validate {self.source}` lists them)"
+                    if len(found) > 1 else "")
+            raise StgcnError(f"{self.source}: {problem.message(name)}{more}")
         self._check_finite()
 
     def _check_finite(self) -> None:

@@ -9,9 +9,13 @@ DataLoader workers slowly duplicate it page by page. A packed directory instead 
     keypoint_score.npy   (sum of M*T, V), when the samples have scores
     index.npy            int64 (N, 3): row offset, M, T of each sample
     labels.npy           int64 (N,)
+    source.json          the fingerprint of the source pickle (`stgcn.data.fingerprint`)
 
 opened with `np.load(mmap_mode='r')`, so every process shares the OS page cache and a sample is a
 view of its rows. The directory is written into a temp dir beside it and renamed into place.
+A `<ANN.pkl>.packed/` beside its pickle is read in its place only while the pickle is the file it was
+packed from (by content, see `stgcn.data.fingerprint`). Opening checks every file's presence, shape and
+dtype against meta.json (headers only), so a damaged directory fails at once with the file to blame.
 """
 
 from __future__ import annotations
@@ -26,12 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
+from stgcn.data import fingerprint
 from stgcn.data.safe_pickle import load_pickle
+from stgcn.data.samples import find_problems
 from stgcn.errors import StgcnError
 from stgcn.progress import Progress
 
-FORMAT, VERSION = "stgcn-packed", 1
-META_FILE = "meta.json"
+FORMAT, VERSION = "stgcn-packed", 2
+READABLE_VERSIONS = (1, 2)  # 1 lacks source.json: readable when given, never used in place of a pickle
+META_FILE, SOURCE_FILE = "meta.json", "source.json"
 ARRAY_FIELDS = ("keypoint", "keypoint_score")
 _RESERVED = set(ARRAY_FIELDS) | {"frame_dir", "label"}
 
@@ -78,25 +85,14 @@ def _scan(annotations: list, source: str) -> dict:
     """First pass: shapes, dtypes, scalar fields; checks that all samples agree on V, C and scores."""
     vc, dtypes, rows, has_score = None, {f: set() for f in ARRAY_FIELDS}, 0, None
     extras, dropped, nonfinite = [], set(), []
+    found = find_problems(enumerate(annotations))
+    if found:
+        name, problem = found[0]
+        more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+        raise StgcnError(f"{source}: {problem.message(name)}{more}; `stgcn validate {source}` lists them")
     for i, item in enumerate(annotations):
-        name = item.get("frame_dir", f"#{i}") if isinstance(item, dict) else f"#{i}"
-        if not isinstance(item, dict) or "keypoint" not in item or "label" not in item:
-            raise StgcnError(f"{source}: sample {name} is not a dict with 'keypoint' and 'label'; "
-                             "check it with `stgcn validate`")
-        kp = np.asarray(item["keypoint"])
-        if kp.ndim != 4 or (vc is not None and kp.shape[2:] != vc):
-            raise StgcnError(f"{source}: sample {name} has keypoint shape {kp.shape}, expected [M, T, V, C]"
-                             + (f" with V, C = {vc}" if vc else "") + "; all samples must share V and C")
-        vc = kp.shape[2:]
-        score = item.get("keypoint_score")
-        if has_score is None:
-            has_score = score is not None
-        if (score is not None) != has_score:
-            raise StgcnError(f"{source}: sample {name} {'has' if score is not None else 'lacks'} "
-                             "keypoint_score unlike the first sample; give all samples scores or none")
-        if score is not None and np.shape(score) != kp.shape[:3]:
-            raise StgcnError(f"{source}: sample {name} has keypoint_score shape {np.shape(score)}, "
-                             f"expected {kp.shape[:3]} to match keypoint")
+        kp, score = item["keypoint"], item.get("keypoint_score")
+        vc, has_score = kp.shape[2:], score is not None
         finite = np.isfinite(kp).all() and (score is None or np.isfinite(score).all())
         if not finite:
             nonfinite.append(i)
@@ -142,8 +138,10 @@ def _move_into_place(tmp: Path, out_dir: Path) -> None:
 
 
 def pack_annotations(data: object, out_dir: str | os.PathLike, source: str = "<memory>",
-                     progress: bool | None = None) -> PackSummary:
-    """Pack in-memory annotations (a list, or a split dict) into `out_dir` atomically."""
+                     progress: bool | None = None,
+                     source_record: fingerprint.Fingerprint | None = None) -> PackSummary:
+    """Pack in-memory annotations (a list, or a split dict) into `out_dir` atomically; `source_record`
+    is the fingerprint of the pickle they came from."""
     out_dir = Path(out_dir)
     _check_target(out_dir)
     annotations, split = unpack_layout(data, source)
@@ -174,6 +172,8 @@ def pack_annotations(data: object, out_dir: str | os.PathLike, source: str = "<m
                     split=split, extras=scan["extras"], nonfinite=scan["nonfinite"])
         with open(tmp / META_FILE, "w") as f:
             json.dump(meta, f)
+        if source_record is not None:
+            fingerprint.save(source_record, tmp / SOURCE_FILE)
         nbytes = sum(p.stat().st_size for p in tmp.iterdir())
         _move_into_place(tmp, out_dir)
     except BaseException:
@@ -186,7 +186,9 @@ def pack(ann_file: str | os.PathLike, out_dir: str | os.PathLike,
          progress: bool | None = None) -> PackSummary:
     """Pack an annotation pickle into a memory-mappable directory (see the module docstring)."""
     _check_target(Path(out_dir))
-    return pack_annotations(load_pickle(ann_file), out_dir, source=str(ann_file), progress=progress)
+    data = load_pickle(ann_file)  # first: a missing or unreadable file is named by the unpickler
+    record = fingerprint.fingerprint(ann_file)
+    return pack_annotations(data, out_dir, source=str(ann_file), progress=progress, source_record=record)
 
 
 def is_packed_dir(path: str | os.PathLike) -> bool:
@@ -199,16 +201,28 @@ def is_packed_dir(path: str | os.PathLike) -> bool:
         return False
 
 
-def find_packed(ann_file: str | os.PathLike) -> Path | None:
-    """The packed directory to read for `ann_file`: itself, or a fresh `<ann_file>.packed/` beside it."""
+def find_packed(ann_file: str | os.PathLike) -> tuple[Path | None, str | None]:
+    """(the packed directory to read for `ann_file`, why `<ann_file>.packed/` is not used).
+
+    The directory is `ann_file` itself when it is one, else `<ann_file>.packed/` while `ann_file` is
+    absent or is the very file that was packed (by size and content hash, never by mtime alone).
+    """
     path = Path(ann_file)
     if path.is_dir():
-        return path if is_packed_dir(path) else None
+        return (path if is_packed_dir(path) else None), None
     sibling = Path(f"{path}.packed")
-    if is_packed_dir(sibling) and (not path.exists()
-                                   or (sibling / META_FILE).stat().st_mtime >= path.stat().st_mtime):
-        return sibling
-    return None
+    if not is_packed_dir(sibling):
+        return None, None
+    if not path.exists():
+        return sibling, None
+    record = fingerprint.load(sibling / SOURCE_FILE)
+    if record is None:
+        return None, f"{sibling} has no record of its source (packed by an older stgcn)"
+    try:
+        why = fingerprint.mismatch(path, record, sibling / SOURCE_FILE)
+    except OSError as exc:
+        why = f"{path} cannot be read to compare ({exc.strerror})"
+    return (None, f"{path} is not the file that was packed: {why}") if why else (sibling, None)
 
 
 class PackedAnnotations(Sequence):
@@ -223,30 +237,66 @@ class PackedAnnotations(Sequence):
         if not is_packed_dir(self.path):
             raise StgcnError(f"{self.path}: not a packed annotation directory (no {META_FILE} of format "
                              f"{FORMAT!r}); create it with `stgcn pack ANN.pkl {self.path}`")
-        with open(self.path / META_FILE) as f:
-            meta = json.load(f)
-        if meta.get("version") != VERSION:
+        record = fingerprint.load(self.path / SOURCE_FILE)
+        self._fix = f"re-run `stgcn pack {record.path if record else 'ANN.pkl'} {self.path}`"
+        try:
+            with open(self.path / META_FILE) as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise self._damaged(META_FILE, f"is not readable JSON ({type(exc).__name__})") from None
+        if meta.get("version") not in READABLE_VERSIONS:
             raise StgcnError(f"{self.path}: packed format version {meta.get('version')} is not supported "
-                             f"(this stgcn reads {VERSION}); re-run `stgcn pack`")
+                             f"(this stgcn reads {', '.join(map(str, READABLE_VERSIONS))}); {self._fix}")
+        if record is None and isinstance(meta.get("source"), str) and meta["source"] != "<memory>":
+            self._fix = f"re-run `stgcn pack {meta['source']} {self.path}`"
         self.meta = meta
-        self.frame_dirs: list[str] = meta["frame_dirs"]
-        self.split: dict | None = meta["split"]
-        self.nonfinite: list[int] = meta["nonfinite"]
-        self.fields: list[str] = list(meta["fields"])
-        self.num_joints, self.num_channels = int(meta["num_joints"]), int(meta["num_channels"])
-        self.index = np.load(self.path / "index.npy")
-        self.labels: list[int] = np.load(self.path / "labels.npy").tolist()
-        self._extras: list[dict] = meta["extras"]  # JSON lists become tuples again in scalars()
-        self._arrays: dict[str, np.ndarray] | None = None
+        try:
+            self.frame_dirs: list[str] = list(meta["frame_dirs"])
+            self.split: dict | None = meta["split"]
+            self.nonfinite: list[int] = list(meta["nonfinite"])
+            self.fields: list[str] = list(meta["fields"])
+            self.num_joints, self.num_channels = int(meta["num_joints"]), int(meta["num_channels"])
+            self._extras: list[dict] = list(meta["extras"])  # JSON lists become tuples again in scalars()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._damaged(META_FILE, f"lacks a valid {exc}") from None
+        n = len(self.frame_dirs)
+        self.index = self._load("index.npy", (n, 3), "i")
+        self.labels: list[int] = self._load("labels.npy", (n,), "i").tolist()
+        if len(self._extras) != n or self.fields[:1] != ["keypoint"]:
+            raise self._damaged(META_FILE, f"disagrees with itself ({n} frame_dirs, {len(self._extras)} "
+                                f"extras, fields {self.fields})")
         rows = int((self.index[:, 0] + self.index[:, 1] * self.index[:, 2]).max(initial=0))
-        if len(self.index) != len(self.frame_dirs) or rows > self.arrays["keypoint"].shape[0]:
-            raise StgcnError(f"{self.path}: the packed files disagree with each other (interrupted copy?); "
-                             "re-run `stgcn pack`")
+        tails = {"keypoint": (self.num_joints, self.num_channels), "keypoint_score": (self.num_joints,)}
+        self._shapes = {name: (None,) + tails.get(name, ()) for name in self.fields}
+        for name in self.fields:
+            arr = self._load(f"{name}.npy", self._shapes[name], "f", meta["fields"][name])
+            if arr.shape[0] < rows:
+                raise self._damaged(f"{name}.npy", f"has {arr.shape[0]} rows, index.npy needs {rows}")
+        self._arrays: dict[str, np.ndarray] | None = None
+
+    def _damaged(self, name: str, what: str) -> StgcnError:
+        return StgcnError(f"{self.path / name}: {what}; the packed directory is damaged (interrupted copy?); "
+                          f"{self._fix}")
+
+    def _load(self, name: str, shape: tuple, kind: str, dtype: str | None = None) -> np.ndarray:
+        """A memory map of one packed file, checked against the shape/dtype meta.json implies."""
+        try:
+            arr = np.load(self.path / name, mmap_mode="r")
+        except FileNotFoundError:
+            raise self._damaged(name, "is missing") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise self._damaged(name, f"is truncated or not a .npy file ({str(exc)[:60]})") from None
+        want = "(" + ", ".join("N" if d is None else str(d) for d in shape) + "," * (len(shape) == 1) + ")"
+        if arr.ndim != len(shape) or any(d not in (None, a) for d, a in zip(shape, arr.shape, strict=True)):
+            raise self._damaged(name, f"has shape {arr.shape}, meta.json implies {want}")
+        if arr.dtype.kind != kind or (dtype is not None and arr.dtype != np.dtype(dtype)):
+            raise self._damaged(name, f"has dtype {arr.dtype}, meta.json says {dtype or kind}")
+        return arr
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            self._arrays = {f: np.load(self.path / f"{f}.npy", mmap_mode="r").view(np.ndarray)
+            self._arrays = {f: self._load(f"{f}.npy", self._shapes[f], "f").view(np.ndarray)
                             for f in self.fields}
         return self._arrays
 

@@ -84,18 +84,56 @@ class _RestrictedUnpickler(pickle.Unpickler):
             "it with `stgcn convert`")
 
 
+MAX_DEPTH = 100  # annotation files nest 4-5 levels; far deeper data is hostile or not annotations
+
+
+def _check_depth(obj: object, source: str) -> None:
+    """Refuse containers nested deeper than MAX_DEPTH: later code (repr, deepcopy, comparisons) would
+    die in a RecursionError on them. Iterative, so the check itself cannot overflow."""
+    level, depth = [obj], 0
+    while level:  # breadth-first, one nesting level at a time
+        if depth > MAX_DEPTH:
+            raise StgcnError(f"{source}: holds containers nested more than {MAX_DEPTH} levels deep, which no "
+                             "annotation file does; check that the path points at a .pkl annotation file")
+        below = []
+        for item in level:
+            if type(item) is dict or isinstance(item, dict):
+                children = [*item.keys(), *item.values()]
+            elif isinstance(item, np.ndarray):
+                children = item.ravel().tolist() if item.dtype == object else ()
+            else:
+                children = item
+            below.extend(c for c in children if type(c) in _CONTAINERS or isinstance(c, _CONTAINER_BASES))
+        level, depth = below, depth + 1
+
+
+_CONTAINERS = {dict, list, tuple, set, frozenset}
+_CONTAINER_BASES = (dict, list, tuple, set, frozenset, np.ndarray)
+
+
+def _unreadable(source: str, exc: Exception) -> StgcnError:
+    return StgcnError(f"{source}: not a readable annotation pickle ({type(exc).__name__}: {str(exc)[:120]}); "
+                      "check that the path points at a .pkl annotation file")
+
+
 def _unpickle(fileobj, source: str) -> object:
     try:
-        return _RestrictedUnpickler(fileobj, source).load()
+        obj = _RestrictedUnpickler(fileobj, source).load()
     except StgcnError:
         raise
-    except EOFError as exc:
+    except RecursionError:
+        raise StgcnError(f"{source}: nested too deeply to unpickle, which no annotation file is; check that "
+                         "the path points at a .pkl annotation file") from None
+    except (EOFError, pickle.UnpicklingError) as exc:
+        if isinstance(exc, pickle.UnpicklingError) and "truncated" not in str(exc):
+            raise _unreadable(source, exc) from exc
         raise StgcnError(f"{source}: the pickle ends early (truncated file?); re-download or "
                          "re-create it") from exc
-    except (pickle.UnpicklingError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            UnicodeDecodeError, OverflowError, MemoryError) as exc:
-        raise StgcnError(f"{source}: not a readable annotation pickle ({type(exc).__name__}: "
-                         f"{str(exc)[:120]}); check that the path points at a .pkl annotation file") from exc
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, UnicodeDecodeError, OverflowError,
+            MemoryError) as exc:
+        raise _unreadable(source, exc) from exc
+    _check_depth(obj, source)
+    return obj
 
 
 def load_pickle(path: str | os.PathLike) -> object:

@@ -16,26 +16,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from stgcn.data.augment import CenterJoint, MinMaxNormalize, RandomRot, RandomScale
+from stgcn.data.augment import CenterJoint, MinMaxNormalize, RandomRot, RandomScale, rotation_onto
 from stgcn.data.results import require
 from stgcn.errors import StgcnError
+from stgcn.graph import ALIASES, LAYOUTS, Layout
 from stgcn.registry import build_from_table
-
-BONE_PAIRS = {
-    "nturgb+d": ((0, 1), (1, 20), (2, 20), (3, 2), (4, 20), (5, 4), (6, 5), (7, 6), (8, 20), (9, 8),
-                 (10, 9), (11, 10), (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17),
-                 (19, 18), (21, 22), (20, 20), (22, 7), (23, 24), (24, 11)),
-    "openpose-18": ((0, 0), (1, 0), (2, 1), (3, 2), (4, 3), (5, 1), (6, 5), (7, 6), (8, 2), (9, 8),
-                    (10, 9), (11, 5), (12, 11), (13, 12), (14, 0), (15, 0), (16, 14), (17, 15)),
-    "coco": ((0, 0), (1, 0), (2, 0), (3, 1), (4, 2), (5, 0), (6, 0), (7, 5), (8, 6), (9, 7), (10, 8),
-             (11, 0), (12, 0), (13, 11), (14, 12), (15, 13), (16, 14)),
-    # Kinect v1 (NW-UCLA): each joint points to its neighbour towards shoulder_center (2).
-    "nw-ucla": ((0, 1), (1, 2), (2, 2), (3, 2), (4, 2), (5, 4), (6, 5), (7, 6), (8, 2), (9, 8), (10, 9),
-                (11, 10), (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16), (18, 17), (19, 18)),
-}
-_BONE_ALIASES = {"openpose": "openpose-18", "ntu-rgb+d": "nturgb+d"}
-# Layouts whose third channel is a coordinate (z), never a score.
-_THREE_D = {"nturgb+d", "nw-ucla"}
 
 
 def _set_frame_inds(results: dict, inds: np.ndarray, clip_len: int, num_clips: int) -> dict:
@@ -214,12 +199,15 @@ class ToTensor:
         return results
 
 
-def _bone_pairs(dataset: str, transform: str) -> tuple[tuple[int, int], ...]:
-    name = _BONE_ALIASES.get(dataset, dataset)
-    if name not in BONE_PAIRS:
-        raise StgcnError(f"pipeline: {transform} dataset={dataset!r} is unknown; valid: "
-                         f"{', '.join(BONE_PAIRS)}")
-    return BONE_PAIRS[name]
+def _skeleton(dataset: str, transform: str) -> Layout:
+    """The layout named by a transform's `dataset=` (any spelling `stgcn.graph` accepts), with bones."""
+    layout = LAYOUTS.get(ALIASES.get(dataset, dataset))
+    if layout is None or layout.bones is None:
+        names = list(LAYOUTS) + list(ALIASES)
+        valid = [n for n in names if LAYOUTS[ALIASES.get(n, n)].bones]
+        raise StgcnError(f"pipeline: {transform} dataset={dataset!r} has no bone pairs; valid: "
+                         f"{', '.join(valid)}")
+    return layout
 
 
 def joint_to_bone(keypoint: np.ndarray, pairs, score_channel: bool) -> np.ndarray:
@@ -237,15 +225,15 @@ class JointToBone:
     third channel is a score and becomes the mean of the two joints' scores; for 3D layouts it is z."""
 
     def __init__(self, dataset: str = "nturgb+d") -> None:
-        self.dataset = _BONE_ALIASES.get(dataset, dataset)
-        self.pairs = _bone_pairs(dataset, "JointToBone")
+        self.dataset, self.layout = dataset, _skeleton(dataset, "JointToBone")
+        self.pairs = self.layout.bones
 
     def __call__(self, results: dict) -> dict:
         x = require(results, "keypoint", "JointToBone")
         if x.ndim != 4 or x.shape[-1] not in (2, 3) or x.shape[2] <= max(max(p) for p in self.pairs):
             raise StgcnError(f"pipeline: JointToBone({self.dataset!r}) needs [M, T, V, C] with C 2 or 3 "
                              f"and the layout's joints, got shape {x.shape}; put it before FormatGCNInput")
-        scored = x.shape[-1] == 3 and self.dataset not in _THREE_D
+        scored = x.shape[-1] == 3 and self.layout.dims == 2
         results["keypoint"] = joint_to_bone(x, self.pairs, scored)
         return results
 
@@ -255,8 +243,8 @@ class GenSkeFeat:
     requested streams along `axis`: 'j' joints, 'b' bones, 'jm'/'bm' their frame differences."""
 
     def __init__(self, dataset: str = "nturgb+d", feats: Sequence[str] = ("j",), axis: int = -1) -> None:
-        self.dataset = _BONE_ALIASES.get(dataset, dataset)
-        self.pairs = _bone_pairs(dataset, "GenSkeFeat")
+        self.dataset, self.layout = dataset, _skeleton(dataset, "GenSkeFeat")
+        self.pairs = self.layout.bones
         bad = [f for f in feats if f not in ("j", "b", "jm", "bm")]
         if bad or not feats:
             raise StgcnError(f"pipeline: GenSkeFeat feats={list(feats)} is invalid; use some of "
@@ -272,7 +260,7 @@ class GenSkeFeat:
 
     def __call__(self, results: dict) -> dict:
         x = require(results, "keypoint", "GenSkeFeat")
-        scored = "keypoint_score" in results or (x.shape[-1] == 3 and self.dataset not in _THREE_D)
+        scored = "keypoint_score" in results or (x.shape[-1] == 3 and self.layout.dims == 2)
         if "keypoint_score" in results:
             x = np.concatenate([x, results.pop("keypoint_score")[..., None]], axis=-1)
         streams = {"j": x}
@@ -299,20 +287,6 @@ class PreNormalize2D:
         x[..., 1] = (x[..., 1] - h / 2) / (h / 2)
         results["keypoint"] = x
         return results
-
-
-def _rotation_to(vector: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The 3x3 rotation turning `vector` onto the direction of `target` (identity if degenerate)."""
-    if np.abs(vector).sum() < 1e-6:
-        return np.eye(3)
-    axis = np.cross(vector, target)
-    cos = np.clip(np.dot(vector / np.linalg.norm(vector), target), -1.0, 1.0)
-    angle = np.arccos(cos)
-    if np.abs(axis).sum() < 1e-6 or abs(angle) < 1e-6:
-        return np.eye(3)
-    axis = axis / np.linalg.norm(axis)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)  # Rodrigues
 
 
 class PreNormalize3D:
@@ -344,10 +318,10 @@ class PreNormalize3D:
             results["body_center"] = center
         if self.align_spine:  # zaxis = (bottom, top): bottom -> top onto +z
             bottom, top = self.zaxis
-            x = x @ _rotation_to(x[0, 0, top] - x[0, 0, bottom], np.array([0.0, 0.0, 1.0])).T
+            x = x @ rotation_onto(x[0, 0, top] - x[0, 0, bottom], np.array([0.0, 0.0, 1.0])).T
         if self.align_shoulder:  # xaxis = (right, left) shoulder: left -> right onto +x, as 1.x does
             right, left = self.xaxis
-            x = x @ _rotation_to(x[0, 0, right] - x[0, 0, left], np.array([1.0, 0.0, 0.0])).T
+            x = x @ rotation_onto(x[0, 0, right] - x[0, 0, left], np.array([1.0, 0.0, 0.0])).T
         results["keypoint"] = x.astype(np.float32)
         results["total_frames"] = x.shape[1]
         return results

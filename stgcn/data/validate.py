@@ -3,9 +3,8 @@
 Accepts both layouts PoseDataset reads: the 0.x plain list of sample dicts and the 1.x / PYSKL
 `{'split': {...}, 'annotations': [...]}` dict (SPEC 1.6, 2.2, 3.1). A problem is anything that would
 make loading fail or silently train on wrong data: missing keys, non-array or wrongly shaped
-keypoints, T = 0, `total_frames` different from the keypoint length, NaN/inf, a joint count or channel
-count that differs between samples or from the layout, labels out of range, duplicate `frame_dir`,
-split entries that name no sample.
+keypoints, every rule of `stgcn.data.samples` (the ones PoseDataset applies when it opens a file), NaN/inf
+values, duplicate `frame_dir`, split entries that name no sample, samples no split can name, no samples.
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stgcn.data.samples import find_problems, sample_name
 from stgcn.errors import StgcnError
 
-REQUIRED_KEYS = ("frame_dir", "label", "total_frames", "keypoint")
 _EXAMPLES = 3
 
 
@@ -68,43 +67,43 @@ def _join(values: list) -> str:
 
 
 class _Problems:
-    """Collects sample ids per kind of problem so 50k bad samples make one line, not 50k."""
+    """Collects sample names per kind of problem so 50k bad samples make one line, not 50k."""
 
     def __init__(self) -> None:
         self.by_kind: dict[str, list[str]] = defaultdict(list)
+        self.fixes: dict[str, str] = {}
 
-    def add(self, kind: str, sample: str) -> None:
+    def add(self, kind: str, sample: str, fix: str = "") -> None:
         self.by_kind[kind].append(sample)
+        self.fixes.setdefault(kind, fix)
 
     def lines(self) -> list[str]:
         out = []
         for kind, samples in self.by_kind.items():
             shown = ", ".join(samples[:_EXAMPLES]) + (", ..." if len(samples) > _EXAMPLES else "")
-            out.append(f"{kind}: {len(samples)} sample{'s' * (len(samples) != 1)} ({shown})")
+            fix = f"; {self.fixes[kind]}" if self.fixes[kind] else ""
+            out.append(f"{kind}: {len(samples)} sample{'s' * (len(samples) != 1)} ({shown}){fix}")
         return out
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _split_items(annotations: object, split: str | None, report: Report) -> list | None:
-    """The sample list to check (restricted to `split`), or None after a top-level problem."""
+def _split_items(annotations: object, split: str | None, report: Report,
+                 problems: _Problems) -> list[tuple[int, object]] | None:
+    """The (index, sample) pairs to check (restricted to `split`), or None after a top-level problem."""
     if isinstance(annotations, list):
         if split is not None:
             raise StgcnError(f"{report.source}: field 'split': this file is a plain list without "
                              "splits; drop --split")
-        return annotations
+        return list(enumerate(annotations))
     if not isinstance(annotations, dict) or not isinstance(annotations.get("annotations"), list):
         report.problems.append("top level: expected a list of sample dicts or a dict with an "
                                "'annotations' list")
         return None
-    items = annotations["annotations"]
+    items = list(enumerate(annotations["annotations"]))
     splits = annotations.get("split", {})
     if not isinstance(splits, dict) or not all(isinstance(v, (list, tuple)) for v in splits.values()):
         report.problems.append("'split': expected a dict {name: [frame_dir, ...]}")
         splits = {}
-    ids = {item.get("frame_dir", item.get("filename")) for item in items if isinstance(item, dict)}
+    ids = {_sample_id(item) for _, item in items}
     for name, members in splits.items():
         report.splits[name] = len(members)
         unknown = [m for m in members if m not in ids]
@@ -116,9 +115,16 @@ def _split_items(annotations: object, split: str | None, report: Report) -> list
     if split not in splits:
         raise StgcnError(f"{report.source}: field 'split' has no '{split}'; valid: "
                          f"{', '.join(splits) or '(none)'}")
+    for index, item in items:  # no split can name these: they would be dropped without a word
+        if _sample_id(item) is None:
+            problems.add("frame_dir is missing, so no split can name the sample", sample_name(item, index),
+                         "add 'frame_dir' to every sample")
     wanted = set(splits[split])
-    return [item for item in items if isinstance(item, dict)
-            and item.get("frame_dir", item.get("filename")) in wanted]
+    return [(index, item) for index, item in items if _sample_id(item) in wanted]
+
+
+def _sample_id(item: object) -> object:
+    return item.get("frame_dir", item.get("filename")) if isinstance(item, dict) else None
 
 
 def validate_annotations(annotations: object, num_joints: int | None = None,
@@ -130,34 +136,34 @@ def validate_annotations(annotations: object, num_joints: int | None = None,
     `split`: check only that split's samples. Raises StgcnError only for a bad `split` argument.
     """
     report = Report(source=source)
-    items = _split_items(annotations, split, report)
+    problems = _Problems()
+    items = _split_items(annotations, split, report, problems)
     if items is None:
         return report
-    problems = _Problems()
+    for name, problem in find_problems(items, num_joints, num_classes):
+        problems.add(f"field '{problem.field}' {problem.what}", name, problem.fix)
+    _summarise(items, report, problems)
+    if not items:
+        report.problems.append("no samples" + (f" in split '{split}'" if split else "")
+                               + ": there is nothing to train or test on")
+    report.problems.extend(problems.lines())
+    return report
+
+
+def _summarise(items: list[tuple[int, object]], report: Report, problems: _Problems) -> None:
+    """The report's numbers, duplicate names and NaN/inf values (the values the rules do not read)."""
     names, labels, lengths, persons = Counter(), Counter(), [], []
     joints, channels, dtypes = Counter(), Counter(), Counter()
-    for index, item in enumerate(items):
+    for index, item in items:
         if not isinstance(item, dict):
-            problems.add("not a dict", f"#{index}")
             continue
-        name = str(item.get("frame_dir", item.get("filename", f"#{index}")))
-        names[name] += 1
-        for key in REQUIRED_KEYS:
-            if key not in item and not (key == "frame_dir" and "filename" in item):
-                problems.add(f"missing key '{key}'", name)
+        if isinstance(item.get("frame_dir"), str):
+            names[item["frame_dir"]] += 1
         label = item.get("label")
-        if label is not None:
-            if not _is_int(label) or label < 0:
-                problems.add("label is not a non-negative integer", name)
-            elif num_classes is not None and label >= num_classes:
-                problems.add(f"label outside [0, {num_classes})", name)
-            else:
-                labels[int(label)] += 1
-        kp = item.get("keypoint")
-        if kp is None:
-            continue
-        if not isinstance(kp, np.ndarray) or kp.ndim != 4:
-            problems.add("keypoint is not an [M, T, V, C] array", name)
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and label >= 0:
+            labels[int(label)] += 1
+        kp, score = item.get("keypoint"), item.get("keypoint_score")
+        if not isinstance(kp, np.ndarray) or kp.ndim != 4 or kp.dtype.kind not in "fiu":
             continue
         m, t, v, c = kp.shape
         lengths.append(t)
@@ -165,47 +171,19 @@ def validate_annotations(annotations: object, num_joints: int | None = None,
         joints[v] += 1
         channels[c] += 1
         dtypes[str(kp.dtype)] += 1
-        _check_arrays(item, kp, name, num_joints, problems)
-        if "keypoint_score" in item:
-            report.with_score += 1
+        report.with_score += score is not None
+        if not np.isfinite(kp).all():
+            problems.add("keypoint holds NaN or inf", sample_name(item, index),
+                         "fix the data or set nan_policy='zero' in the dataset config")
+        if (isinstance(score, np.ndarray) and score.dtype.kind in "fiu" and not np.isfinite(score).all()):
+            problems.add("keypoint_score holds NaN or inf", sample_name(item, index),
+                         "fix the data or set nan_policy='zero' in the dataset config")
     for name, count in names.items():
         if count > 1:
-            problems.add("frame_dir occurs more than once", name)
-    if len(joints) > 1:
-        problems.add(f"samples differ in joint count V ({_join(sorted(joints))})", "all")
-    if len(channels) > 1:
-        problems.add(f"samples differ in channel count C ({_join(sorted(channels))})", "all")
-    if 0 < report.with_score < len(lengths):
-        problems.add("keypoint_score present in some samples only", "all")
+            problems.add("frame_dir occurs more than once", name, "give every sample a unique frame_dir")
     report.samples = len(items)
     report.class_counts = dict(sorted(labels.items()))
     report.frames = (min(lengths), max(lengths), float(np.mean(lengths))) if lengths else None
     report.persons = (min(persons), max(persons)) if persons else None
     report.joints, report.channels = sorted(joints), sorted(channels)
     report.dtypes = sorted(dtypes)
-    report.problems.extend(problems.lines())
-    return report
-
-
-def _check_arrays(item: dict, kp: np.ndarray, name: str, num_joints: int | None,
-                  problems: _Problems) -> None:
-    m, t, v, c = kp.shape
-    if t == 0 or m == 0:
-        problems.add("keypoint has no frames (T = 0) or no persons (M = 0)", name)
-    if c not in (2, 3):
-        problems.add("keypoint has C not in (2, 3)", name)
-    if num_joints is not None and v != num_joints:
-        problems.add(f"keypoint has V != {num_joints} (the layout's joint count)", name)
-    if not np.issubdtype(kp.dtype, np.floating):
-        problems.add("keypoint is not a float array", name)
-    elif not np.isfinite(kp).all():
-        problems.add("keypoint holds NaN or inf", name)
-    total = item.get("total_frames")
-    if total is not None and (not _is_int(total) or total != t):
-        problems.add("total_frames differs from the keypoint length T", name)
-    score = item.get("keypoint_score")
-    if score is not None:
-        if not isinstance(score, np.ndarray) or score.shape != kp.shape[:3]:
-            problems.add("keypoint_score shape is not [M, T, V] of keypoint", name)
-        elif not np.isfinite(score).all():
-            problems.add("keypoint_score holds NaN or inf", name)

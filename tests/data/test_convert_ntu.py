@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from stgcn.commands import convert as convert_cmd
+from stgcn.data.augment import rotation_onto
 from stgcn.data.convert import ntu
 from stgcn.data.safe_pickle import load_pickle
 from stgcn.errors import StgcnError
@@ -192,9 +193,9 @@ def test_pre_normalize_pads_and_centres_like_the_0x_loops():
     expected = _centre_per_frame_loops(kp)
     # undo the two rotations (orthonormal, applied to every point) to compare the centring step
     spine = expected[0, 0, 1] - expected[0, 0, 0]
-    r1 = ntu.rotation_onto(spine, np.array([0.0, 0.0, 1.0]))
+    r1 = rotation_onto(spine, np.array([0.0, 0.0, 1.0]))
     shoulders = (expected[0, 0, 8] - expected[0, 0, 4]) @ r1.T
-    r2 = ntu.rotation_onto(shoulders, np.array([1.0, 0.0, 0.0]))
+    r2 = rotation_onto(shoulders, np.array([1.0, 0.0, 0.0]))
     np.testing.assert_allclose(out, expected @ r1.T @ r2.T, atol=1e-12)
     assert not out[1, 2, 7].any()
 
@@ -203,11 +204,11 @@ def test_rotation_onto_turns_a_vector_onto_the_target():
     rng = np.random.default_rng(0)
     for _ in range(20):
         v, target = rng.normal(size=3), rng.normal(size=3)
-        r = ntu.rotation_onto(v, target)
+        r = rotation_onto(v, target)
         np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
         assert np.isclose(np.linalg.det(r), 1.0)
         np.testing.assert_allclose(r @ v / np.linalg.norm(v), target / np.linalg.norm(target), atol=1e-12)
-    np.testing.assert_array_equal(ntu.rotation_onto(np.zeros(3), np.array([0, 0, 1.0])), np.eye(3))
+    np.testing.assert_array_equal(rotation_onto(np.zeros(3), np.array([0, 0, 1.0])), np.eye(3))
 
 
 def test_prenorm_output_has_the_promised_properties(converted, raw_dir):

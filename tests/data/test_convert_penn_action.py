@@ -1,14 +1,15 @@
 """Penn Action converter: COCO-17 mapping, visibility scores, image shape, official split and labels."""
 
 import argparse
+import sys
 
 import numpy as np
 import pytest
 
 from stgcn.commands import convert as convert_cmd
 from stgcn.data.convert import penn_action
-from stgcn.data.convert.matfile import load_mat
 from stgcn.data.safe_pickle import load_pickle
+from stgcn.errors import StgcnError
 from tests.conftest import shared_path
 from tests.data.helpers import first_item
 
@@ -38,32 +39,40 @@ def test_full_release_counts_split_and_labels(converted):
 
 
 def test_joint_mapping_scores_and_shape(labels_dir):
-    path = labels_dir / "0013.mat"  # a clip with occluded joints
-    mat = load_mat(path)
-    anno, split = penn_action.read_clip(path)
-    frames = mat["x"].shape[0]
-    assert split == ("train" if mat["train"][0, 0] == 1 else "test")
-    assert anno["frame_dir"] == "0013" and anno["total_frames"] == frames
-    assert anno["label"] == penn_action.CLASS_NAMES.index(mat["action"])
+    """0013.mat, values read off the file by hand: baseball_pitch, test split, 92 frames of 480x360,
+    frame 5 head (290, 25), left elbow (330, 123), right ankle (239, 311); 289 joints not visible,
+    the first ones in frame 0 are Penn joints 4, 5, 6 (right elbow, both wrists) = COCO 8, 9, 10."""
+    anno, split = penn_action.read_clip(labels_dir / "0013.mat")
+    assert split == "test" and anno["frame_dir"] == "0013" and anno["total_frames"] == 92
+    assert anno["label"] == 0 and anno["img_shape"] == anno["original_shape"] == (360, 480)
     kp, score = anno["keypoint"], anno["keypoint_score"]
-    assert kp.shape == (1, frames, 17, 2) and score.shape == (1, frames, 17) and kp.dtype == np.float32
-    coco = list(penn_action.PENN_TO_COCO)
-    np.testing.assert_allclose(kp[0][:, coco, 0], mat["x"], rtol=1e-6)
-    np.testing.assert_allclose(kp[0][:, coco, 1], mat["y"], rtol=1e-6)
+    assert kp.shape == (1, 92, 17, 2) and score.shape == (1, 92, 17) and kp.dtype == np.float32
+    np.testing.assert_array_equal(kp[0, 5, [0, 7, 16]], [[290, 25], [330, 123], [239, 311]])  # COCO 0, 7, 16
     assert not kp[0][:, 1:5].any() and not score[0][:, 1:5].any()  # eyes and ears: absent
-    np.testing.assert_array_equal(score[0][:, coco], (mat["visibility"] > 0).astype(np.float32))
-    height, width = int(mat["dimensions"][0, 0]), int(mat["dimensions"][0, 1])
-    assert anno["img_shape"] == anno["original_shape"] == (height, width)
+    assert (score[0][:, list(penn_action.PENN_TO_COCO)] == 0).sum() == 289
+    np.testing.assert_array_equal(score[0, 0, [0, 5, 6, 7, 8, 9, 10, 11]], [1, 1, 1, 1, 0, 0, 0, 1])
 
 
 def test_invisible_score_option(labels_dir):
-    path = labels_dir / "0013.mat"
-    visibility = load_mat(path)["visibility"]
-    assert not visibility.all()
-    anno, _ = penn_action.read_clip(path, invisible_score=0.25)
+    anno, _ = penn_action.read_clip(labels_dir / "0013.mat", invisible_score=0.25)
     scores = anno["keypoint_score"][0][:, list(penn_action.PENN_TO_COCO)]
-    assert set(np.unique(scores[visibility == 0])) == {0.25}
-    assert set(np.unique(scores[visibility == 1])) == {1.0}
+    assert (scores == 0.25).sum() == 289 and (scores == 1.0).sum() == 92 * 13 - 289
+
+
+def test_unreadable_mat_is_skipped_by_name(tmp_path):
+    (tmp_path / "0001.mat").write_bytes(b"hello world" * 20)
+    (tmp_path / "0002.mat").write_bytes(b"")
+    anno, summary = penn_action.convert_penn_action(tmp_path, progress=False)
+    assert not anno["annotations"] and [name for name, _ in summary.skipped] == ["0001.mat", "0002.mat"]
+    assert all(reason.startswith("not a readable MATLAB v5 file") for _, reason in summary.skipped)
+
+
+def test_missing_scipy_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "0001.mat").write_bytes(b"")
+    monkeypatch.setitem(sys.modules, "scipy.io", None)  # what an install without scipy looks like
+    with pytest.raises(StgcnError, match=r'^stgcn convert penn-action: reading .mat files needs scipy; pip '
+                                         r'install "stgcn\[penn\]"$'):
+        penn_action.convert_penn_action(tmp_path, progress=False)
 
 
 def test_cli_writes_the_file(labels_dir, tmp_path, capsys):

@@ -76,27 +76,51 @@ def test_split_layout(tmp_path):
         PoseDataset(_write(tmp_path, items, "list.pkl"), SHORT, split="xsub_train")
 
 
+def test_split_sample_without_frame_dir_is_reported_not_dropped(tmp_path):
+    items = _items(4)
+    del items[2]["frame_dir"]
+    split = {"train": [items[0]["frame_dir"], items[1]["frame_dir"]]}
+    path = _write(tmp_path, dict(split=split, annotations=items))
+    with pytest.raises(StgcnError, match=r"sample #2: field 'frame_dir' is missing, so no split can name it "
+                                         r"\(1 such samples\); add 'frame_dir' to every sample"):
+        PoseDataset(path, SHORT, split="train")
+
+
 def test_layout_mismatch_message(tmp_path):
     items = [_item("S001C001P001R001A001", v=25, c=3)] + [_item(f"x{i}", v=25, c=3) for i in range(2)]
     path = _write(tmp_path, items, "ntu60_val.pkl")
     with pytest.raises(StgcnError) as info:
         PoseDataset(path, SHORT, spec=COCO)
     msg = str(info.value)
-    assert msg.startswith(f"layout coco has 17 joints, sample S001C001P001R001A001 in {path} has 25")
+    assert msg.startswith(f"{path}: sample #0 (S001C001P001R001A001): field 'keypoint' has V != 17 (the "
+                          "layout's joint count) (shape (1, 5, 25, 3)); use the layout")
     assert "(+2 more; `stgcn validate" in msg and "\n" not in msg
 
 
 @pytest.mark.parametrize("change,expected", [
-    (lambda a: a.pop("total_frames"), "lacks total_frames"),
+    (lambda a: a.pop("total_frames"), "field 'total_frames' is missing; add 'total_frames'"),
     (lambda a: a.update(keypoint=np.zeros((1, 0, 17, 2), np.float32), keypoint_score=np.zeros((1, 0, 17)),
-                        total_frames=0), r"is empty \(T=0, total_frames=0\)"),
-    (lambda a: a.update(total_frames=0), r"is empty \(T=4, total_frames=0\)"),
-    (lambda a: a.update(total_frames=9), "total_frames=9 but its keypoint holds only 4 frames"),
-    (lambda a: a.update(keypoint_score=np.zeros((1, 3, 17))), r"keypoint_score shape \(1, 3, 17\)"),
-    (lambda a: a.update(keypoint=np.zeros((5, 17, 2))), "expected \\[M, T, V, C\\]"),
-    (lambda a: a.update(label=60), r"label 60 outside \[0, 60\)"),
-    (lambda a: a.update(label=-1), "label -1 outside"),
-    (lambda a: a.update(label=2.0), "expected an integer class index"),
+                        total_frames=0), r"field 'keypoint' has no frames \(T = 0\)"),
+    (lambda a: a.update(total_frames=0), r"field 'total_frames' is not in \[1, T\] \(total_frames=0, T=4\)"),
+    (lambda a: a.update(total_frames=9), r"is not in \[1, T\] \(total_frames=9, T=4\)"),
+    (lambda a: a.update(total_frames=-2), r"is not in \[1, T\] \(total_frames=-2, T=4\)"),
+    (lambda a: a.update(total_frames=4.0), r"field 'total_frames' is not an integer \(float 4.0\)"),
+    (lambda a: a.update(keypoint_score=np.zeros((1, 3, 17))),
+     r"field 'keypoint_score' shape is not \[M, T, V\] of keypoint \(\(1, 3, 17\) vs"),
+    (lambda a: a.pop("keypoint_score"),
+     r"field 'keypoint_score' is present in some samples only \(lacks it\)"),
+    (lambda a: a.update(keypoint=np.zeros((1, 4, 17, 3), np.float32)),
+     r"field 'keypoint' has a C unlike most samples \(C=3, most have 2\)"),
+    (lambda a: a.update(keypoint=np.zeros((0, 4, 17, 2), np.float32), keypoint_score=np.zeros((0, 4, 17))),
+     r"field 'keypoint' has no persons \(M = 0\)"),
+    (lambda a: a.update(keypoint=np.zeros((5, 17, 2))), r"is not a 4-d array \[M, T, V, C\]"),
+    (lambda a: a.update(keypoint=a["keypoint"].tolist()), r"field 'keypoint' is not a numpy array \(list\)"),
+    (lambda a: a.update(keypoint=a["keypoint"].astype(object)),
+     r"field 'keypoint' does not hold numbers \(dtype object\)"),
+    (lambda a: a.update(keypoint=np.full((1, 4, 17, 2), "x")), r"does not hold numbers \(dtype <U1\)"),
+    (lambda a: a.update(label=60), r"field 'label' is outside \[0, 60\) \(label=60\)"),
+    (lambda a: a.update(label=-1), "field 'label' is not a non-negative integer"),
+    (lambda a: a.update(label=2.0), r"field 'label' is not a non-negative integer \(float 2.0\)"),
 ])
 def test_bad_samples_name_file_and_sample(tmp_path, change, expected):
     items = _items(3)
@@ -104,7 +128,8 @@ def test_bad_samples_name_file_and_sample(tmp_path, change, expected):
     path = _write(tmp_path, items)
     with pytest.raises(StgcnError, match=expected) as info:
         PoseDataset(path, SHORT, spec=COCO)
-    assert items[1]["frame_dir"] in str(info.value) and str(path) in str(info.value)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: sample #1 ({items[1]['frame_dir']}): field '") and "\n" not in msg
 
 
 def test_nan_policy(tmp_path):

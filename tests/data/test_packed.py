@@ -1,8 +1,10 @@
 """Packed memory-mapped storage: exact round trip, zero-copy views, atomic writes, `stgcn pack`."""
 
 import argparse
+import json
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -22,7 +24,7 @@ def _items(n=5, dtype=np.float16):
     rng = np.random.default_rng(0)
     items = []
     for i in range(n):
-        m, t = (i % 3), 2 + i  # includes a sample with M = 0
+        m, t = 1 + (i % 2), 2 + i
         items.append(dict(frame_dir=f"v{i}", label=i, total_frames=t, img_shape=(1080, 1920),
                           original_shape=(720, 1280), num_person_raw=np.int64(m),
                           keypoint=(rng.random((m, t, 17, 2)) * 1000).astype(dtype),
@@ -70,16 +72,52 @@ def test_dataset_reads_packed_like_pickle(tmp_path):
             assert torch.equal(a[i]["keypoint"], b[i]["keypoint"]) and a[i]["label"] == b[i]["label"]
 
 
-def test_sibling_packed_used_while_fresh(tmp_path):
+def test_sibling_packed_used_while_it_is_the_packed_file(tmp_path):
     path = _split_file(tmp_path, _items())
     pack_command.run(argparse.Namespace(ann_file=str(path), out_dir=None))
     assert is_packed_dir(f"{path}.packed")
-    assert isinstance(PoseDataset(path, PIPELINE, split="val").records, PackedAnnotations)
+    ds = PoseDataset(path, PIPELINE, split="val")
+    assert isinstance(ds.records, PackedAnnotations) and ds.read_from == f"{path}.packed"
     later = os.path.getmtime(f"{path}.packed/meta.json") + 10
-    os.utime(path, (later, later))  # the pickle changed after packing
-    with pytest.warns(UserWarning, match="is older than .* re-run `stgcn pack"):
+    os.utime(path, (later, later))  # touched, same content: the pack is still that file
+    assert isinstance(PoseDataset(path, PIPELINE, split="val").records, PackedAnnotations)
+    record = json.loads((tmp_path / "ann.pkl.packed" / "source.json").read_text())
+    assert record["mtime_ns"] == os.stat(path).st_mtime_ns  # refreshed: the next open takes the fast path
+
+
+def _replace_keeping_old_mtime(path, items):
+    """What `mv` / `cp -p` / `rsync -a` / `tar x` do: new content, an mtime older than the pack's."""
+    old = os.stat(path).st_mtime_ns - 3_600 * 10**9
+    _split_file(path.parent, items)
+    os.utime(path, ns=(old, old))
+
+
+def test_replaced_pickle_with_older_mtime_is_read_not_the_stale_pack(tmp_path):
+    path = _split_file(tmp_path, _items())
+    pack(path, f"{path}.packed")
+    new = _items()
+    for item in new:
+        item["label"] = 4 - item["label"]
+    _replace_keeping_old_mtime(path, new)
+    with pytest.warns(UserWarning, match=r"ann.pkl.packed is not used: .*ann.pkl is not the file that was "
+                                         r"packed: its content differs from the packed source; reading"):
         ds = PoseDataset(path, PIPELINE, split="val")
-    assert isinstance(ds.records, list)
+    assert isinstance(ds.records, list) and ds.read_from == str(path)
+    assert ds.labels == [4 - 2, 4 - 4]  # the new file's labels, not the pack's [2, 4]
+
+
+def test_replaced_pickle_of_other_size_and_packs_without_source_record(tmp_path):
+    path = _split_file(tmp_path, _items())
+    pack(path, f"{path}.packed")
+    _replace_keeping_old_mtime(path, _items(6))
+    with pytest.warns(UserWarning, match=r"its size is \d+ bytes, the packed source had \d+"):
+        assert isinstance(PoseDataset(path, PIPELINE, split="val").records, list)
+    pack(path, f"{path}.packed")
+    os.remove(f"{path}.packed/source.json")  # a pack made before packs recorded their source
+    with pytest.warns(UserWarning, match="has no record of its source"):
+        assert isinstance(PoseDataset(path, PIPELINE, split="val").records, list)
+    os.remove(path)  # the pickle is gone: the pack is all there is
+    assert isinstance(PoseDataset(path, PIPELINE, split="val").records, PackedAnnotations)
 
 
 def test_loader_workers_share_the_mapping(tmp_path):
@@ -105,12 +143,13 @@ def test_overwrite_and_refusals(tmp_path):
         pack_annotations(_items(), keep)
     assert (keep / "notes.txt").read_text() == "precious"
     bad = _items()
-    bad[3]["keypoint"] = np.zeros((1, 5, 25, 2), np.float16)
-    with pytest.raises(StgcnError, match="sample v3 has keypoint shape .*all samples must share V and C"):
+    bad[3].update(keypoint=np.zeros((2, 5, 25, 2), np.float16), keypoint_score=np.zeros((2, 5, 25)))
+    with pytest.raises(StgcnError, match=r"sample #3 \(v3\): field 'keypoint' has a V unlike most samples"):
         pack_annotations(bad, tmp_path / "new")
     bad = _items()
     del bad[2]["keypoint_score"]
-    with pytest.raises(StgcnError, match="sample v2 lacks keypoint_score"):
+    with pytest.raises(StgcnError, match=r"sample #2 \(v2\): field 'keypoint_score' is present in some "
+                                         r"samples only \(lacks it\); .*`stgcn validate"):
         pack_annotations(bad, tmp_path / "new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "out"]  # no temp dirs left behind
 
@@ -136,13 +175,61 @@ def test_corrupt_or_foreign_directories(tmp_path):
         PackedAnnotations(tmp_path)
     out = tmp_path / "out"
     pack_annotations(_items(), out)
-    np.save(out / "keypoint.npy", np.zeros((3, 17, 2), np.float16))
-    with pytest.raises(StgcnError, match="disagree with each other"):
-        PackedAnnotations(out)
-    meta = (out / "meta.json").read_text().replace('"version": 1', '"version": 99')
+    meta = (out / "meta.json").read_text().replace('"version": 2', '"version": 99')
     (out / "meta.json").write_text(meta)
     with pytest.raises(StgcnError, match="version 99 is not supported"):
         PackedAnnotations(out)
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) - 40])
+
+
+def _damage(out, how):
+    meta = out / "meta.json"
+    if how == "truncated keypoint":
+        _truncate(out / "keypoint.npy")
+    elif how == "missing index":
+        os.remove(out / "index.npy")
+    elif how == "bad meta":
+        meta.write_text(meta.read_text()[:200])
+    elif how == "meta lacks a field":
+        meta.write_text(meta.read_text().replace('"num_joints"', '"joints"'))
+    elif how == "short keypoint":
+        np.save(out / "keypoint.npy", np.zeros((3, 17, 2), np.float16))
+    elif how == "wrong joints":
+        np.save(out / "keypoint.npy", np.zeros((100, 18, 2), np.float16))
+    elif how == "labels count":
+        np.save(out / "labels.npy", np.zeros(3, np.int64))
+    elif how == "score dtype":
+        np.save(out / "keypoint_score.npy", np.zeros((100, 17), np.float64))
+    elif how == "not npy":
+        (out / "labels.npy").write_bytes(b"garbage")
+
+
+@pytest.mark.parametrize("how, file, what", [
+    ("truncated keypoint", "keypoint.npy", "is truncated or not a .npy file"),
+    ("missing index", "index.npy", "is missing"),
+    ("bad meta", "meta.json", "is not readable JSON"),
+    ("meta lacks a field", "meta.json", "lacks a valid 'num_joints'"),
+    ("short keypoint", "keypoint.npy", "has 3 rows, index.npy needs 28"),
+    ("wrong joints", "keypoint.npy", r"has shape \(100, 18, 2\), meta.json implies \(N, 17, 2\)"),
+    ("labels count", "labels.npy", r"has shape \(3,\), meta.json implies \(5,\)"),
+    ("score dtype", "keypoint_score.npy", "has dtype float64, meta.json says float16"),
+    ("not npy", "labels.npy", "is truncated or not a .npy file"),
+])
+def test_damaged_pack_names_the_file_and_the_fix(tmp_path, how, file, what):
+    path = _split_file(tmp_path, _items())
+    out = tmp_path / "out"
+    pack(path, out)
+    _damage(out, how)
+    with pytest.raises(StgcnError) as info:
+        PoseDataset(out, PIPELINE, split="val")
+    msg = str(info.value)
+    assert re.match(rf"{re.escape(str(out / file))}: {what}", msg), msg
+    assert msg.endswith(f"packed directory is damaged (interrupted copy?); re-run `stgcn pack {path} {out}`")
+    assert "\n" not in msg
 
 
 def test_pack_command(tmp_path, capsys):

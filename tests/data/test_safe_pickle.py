@@ -137,3 +137,29 @@ def test_dump_is_atomic(tmp_path):
         dump_pickle([lambda: 0], path)  # fails mid-write
     assert load_pickle(path) == [1, 2]  # the old file is intact
     assert [p.name for p in path.parent.iterdir()] == ["ann.pkl"]  # no temp files left
+
+
+def _nested_lists(depth: int) -> bytes:
+    """A protocol-4 pickle of `depth` lists each inside the next (written opcode by opcode: pickling
+    such an object would itself overflow the stack)."""
+    return b"\x80\x04" + b"]" * depth + b"a" * (depth - 1) + b"."
+
+
+@pytest.mark.parametrize("depth", [102, 100_000])
+def test_deeply_nested_pickle_is_one_error(depth):
+    with pytest.raises(StgcnError, match=r"^x.pkl: holds containers nested more than 100 levels deep"):
+        loads_pickle(_nested_lists(depth), "x.pkl")
+
+
+def test_nesting_inside_a_sample_field_is_found():
+    deep = _nested_lists(50_000)[2:-1]
+    sample = b"\x80\x04]}X\x05\x00\x00\x00label" + deep + b"sa."  # [{'label': [[[...]]]}]
+    with pytest.raises(StgcnError, match="nested more than 100 levels"):
+        loads_pickle(sample, "x.pkl")
+
+
+def test_moderate_nesting_loads():
+    obj, depth = loads_pickle(_nested_lists(60)), 1
+    while obj:
+        obj, depth = obj[0], depth + 1
+    assert obj == [] and depth == 60

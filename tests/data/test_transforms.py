@@ -203,9 +203,16 @@ def test_joint_to_bone():
     kp = np.random.default_rng(1).random((2, 2, 25, 3)).astype(np.float32)
     out = build_transform(dict(type="JointToBone"))(dict(keypoint=kp))["keypoint"]
     np.testing.assert_array_equal(out[..., 1, :], kp[..., 1, :] - kp[..., 20, :])  # xyz: no score mean
-    assert build_transform(dict(type="JointToBone", dataset="openpose")).dataset == "openpose-18"
-    with pytest.raises(StgcnError, match="dataset='kinect' is unknown"):
+    from stgcn.graph import LAYOUTS
+
+    assert build_transform(dict(type="JointToBone", dataset="openpose")).layout is LAYOUTS["openpose-18"]
+    for spelling in ("nturgb+d", "ntu-rgb+d"):  # mmaction2's and the graph's names of one layout
+        out = build_transform(dict(type="JointToBone", dataset=spelling))(dict(keypoint=kp))["keypoint"]
+        np.testing.assert_array_equal(out[..., 1, :], kp[..., 1, :] - kp[..., 20, :])
+    with pytest.raises(StgcnError, match="dataset='kinect' has no bone pairs; valid: openpose-18, ntu-rgb"):
         build_transform(dict(type="JointToBone", dataset="kinect"))
+    with pytest.raises(StgcnError, match="dataset='openpose-25' has no bone pairs"):
+        build_transform(dict(type="JointToBone", dataset="openpose-25"))
     with pytest.raises(StgcnError, match="before FormatGCNInput"):
         build_transform(dict(type="JointToBone"))(dict(keypoint=np.zeros((3, 4, 17, 2), np.float32)))
 
@@ -339,13 +346,17 @@ def test_seed_pipeline_3d_matches_reference(reference, m, t):
     np.testing.assert_array_equal(x[:, t % 300 if t < 300 else 0], x[:, 0])  # looped from frame 0
 
 
+# Kinect v1 (NW-UCLA), written out by hand: each joint's neighbour towards the shoulder centre (2).
+NW_UCLA_PARENTS = [1, 2, 2, 2, 2, 4, 5, 6, 2, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18]
+
+
 def test_nw_ucla_bones_difference_z_not_average_it():
-    from stgcn.data.transforms import BONE_PAIRS, GenSkeFeat
+    from stgcn.data.transforms import GenSkeFeat
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1, 5, 20, 3)).astype(np.float32)
     out = GenSkeFeat(dataset="nw-ucla", feats=["b"])({"keypoint": x.copy()})["keypoint"]
-    for child, parent in BONE_PAIRS["nw-ucla"]:
+    for child, parent in enumerate(NW_UCLA_PARENTS):
         np.testing.assert_allclose(out[..., child, :], x[..., child, :] - x[..., parent, :], atol=1e-6)
 
 

@@ -81,26 +81,58 @@ def _broken(kind):
         return {"split": {"train": ["ok", "ghost"]}, "annotations": [good, bad]}
     elif kind == "top":
         return {"samples": [good]}
+    elif kind == "no samples":
+        return []
+    elif kind == "no persons":
+        bad.update(keypoint=np.zeros((0, 5, 17, 2), np.float32), keypoint_score=np.zeros((0, 5, 17)))
+    elif kind == "negative total":
+        bad["total_frames"] = -1
+    elif kind == "float total":
+        bad["total_frames"] = 5.0
+    elif kind == "channels":
+        bad.update(keypoint=np.ones((2, 5, 17, 3), np.float32))
+        return [good, _sample("ok2"), bad]
+    elif kind == "some scores":
+        del bad["keypoint_score"]
+        return [good, _sample("ok2"), bad]
+    elif kind == "object dtype":
+        bad["keypoint"] = bad["keypoint"].astype(object)
+    elif kind == "str dtype":
+        bad["keypoint"] = np.full((2, 5, 17, 2), "1.0")
+    elif kind == "no frame_dir":
+        del bad["frame_dir"]
+        return {"split": {"train": ["ok"]}, "annotations": [good, bad]}, "train"
     return [good, bad]
 
 
 @pytest.mark.parametrize("kind, message", [
-    ("missing", "missing key 'label': 1 sample (bad)"),
-    ("nan", "keypoint holds NaN or inf: 1 sample (bad)"),
+    ("missing", "field 'label' is missing: 1 sample (#1 (bad)); add 'label' to every sample"),
+    ("nan", "keypoint holds NaN or inf: 1 sample (#1 (bad)); fix the data or set nan_policy='zero'"),
     ("inf score", "keypoint_score holds NaN or inf"),
-    ("empty", "T = 0"),
-    ("total_frames", "total_frames differs from the keypoint length T"),
-    ("joints", "V != 17"),
-    ("score shape", "keypoint_score shape is not [M, T, V]"),
-    ("label", "label outside [0, 5)"),
-    ("negative label", "label is not a non-negative integer"),
-    ("not array", "keypoint is not an [M, T, V, C] array"),
-    ("duplicate", "frame_dir occurs more than once"),
+    ("empty", "field 'keypoint' has no frames (T = 0): 1 sample (#1 (bad))"),
+    ("no persons", "field 'keypoint' has no persons (M = 0): 1 sample (#1 (bad))"),
+    ("total_frames", "field 'total_frames' is not in [1, T]: 1 sample (#1 (bad))"),
+    ("negative total", "field 'total_frames' is not in [1, T]: 1 sample (#1 (bad))"),
+    ("float total", "field 'total_frames' is not an integer: 1 sample (#1 (bad))"),
+    ("joints", "field 'keypoint' has V != 17 (the layout's joint count): 1 sample (#1 (bad))"),
+    ("channels", "field 'keypoint' has a C unlike most samples: 1 sample (#2 (bad))"),
+    ("some scores", "field 'keypoint_score' is present in some samples only: 1 sample (#2 (bad))"),
+    ("score shape", "field 'keypoint_score' shape is not [M, T, V] of keypoint: 1 sample (#1 (bad))"),
+    ("label", "field 'label' is outside [0, 5): 1 sample (#1 (bad))"),
+    ("negative label", "field 'label' is not a non-negative integer: 1 sample (#1 (bad))"),
+    ("not array", "field 'keypoint' is not a numpy array: 1 sample (#1 (bad))"),
+    ("object dtype", "field 'keypoint' does not hold numbers: 1 sample (#1 (bad))"),
+    ("str dtype", "field 'keypoint' does not hold numbers: 1 sample (#1 (bad))"),
+    ("duplicate", "frame_dir occurs more than once: 1 sample (ok)"),
     ("split", "split 'train': 1 entries name no sample (ghost)"),
+    ("no frame_dir", "frame_dir is missing, so no split can name the sample: 1 sample (#1)"),
     ("top", "top level"),
+    ("no samples", "no samples: there is nothing to train or test on"),
 ])
 def test_each_problem_is_found(kind, message):
-    report = validate_annotations(_broken(kind), num_joints=17, num_classes=5)
+    data = _broken(kind)
+    data, split = data if isinstance(data, tuple) else (data, None)
+    report = validate_annotations(data, num_joints=17, num_classes=5, split=split)
     assert not report.ok
     assert any(message in p for p in report.problems), report.problems
 
@@ -110,13 +142,21 @@ def test_many_bad_samples_make_one_line():
     for item in items:
         item["label"] = 99
     report = validate_annotations(items, num_classes=60)
-    assert report.problems == ["label outside [0, 60): 500 samples (s0, s1, s2, ...)"]
+    assert report.problems == ["field 'label' is outside [0, 60): 500 samples (#0 (s0), #1 (s1), #2 (s2), "
+                               "...); check num_classes in the config"]
+
+
+def test_total_frames_below_t_is_valid():
+    """0.x's pipeline reads frames 0 .. total_frames - 1, so a shorter total_frames is not a problem."""
+    item = _sample("a", t=6)
+    item["total_frames"] = 3
+    assert validate_annotations([item]).ok
 
 
 def test_mixed_shapes_across_samples():
     report = validate_annotations([_sample("a"), _sample("b", c=3, score=False)])
-    assert any("differ in channel count C (2, 3)" in p for p in report.problems)
-    assert any("keypoint_score present in some samples only" in p for p in report.problems)
+    assert "field 'keypoint' has a C unlike most samples: 1 sample (#1 (b))" in report.problems[0]
+    assert "field 'keypoint_score' is present in some samples only: 1 sample (#1 (b))" in report.problems[1]
 
 
 def _validate(argv):

@@ -8,7 +8,7 @@ Every converter writes the mmaction2 1.x / PYSKL layout, which `PoseDataset` rea
                           img_shape=(h, w), original_shape=(h, w)), ...]}
 
 One module per source: `ntu` (raw NTU RGB+D 60/120 .skeleton files), `nw_ucla` (the NW-UCLA JSON
-release), `penn_action` (Penn Action .mat labels, read by `matfile`) and `numpy_arrays` (users' own
+release), `penn_action` (Penn Action .mat labels, read with scipy) and `numpy_arrays` (users' own
 (N, C, T, V, M) arrays, the path for custom datasets). Each converter returns the annotation dict and a
 `Summary` of what was read, written and skipped; `write_pickle` stores the result atomically.
 """

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stgcn.data.augment import rotation_onto
 from stgcn.data.convert import Summary, annotation_file, write_pickle
 from stgcn.errors import StgcnError
 from stgcn.progress import Progress
@@ -181,21 +182,6 @@ def _pad_null_frames(person: np.ndarray) -> np.ndarray:
     if end < len(person):
         person[end:] = np.resize(person[:end], person[end:].shape)
     return person
-
-
-def rotation_onto(vector: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The 3x3 rotation about vector x target that turns `vector` onto the direction of `target`
-    (identity when the two are already (anti)parallel or `vector` is ~0, as in 0.x)."""
-    axis = np.cross(vector, target)
-    norm_v, norm_t = np.linalg.norm(vector), np.linalg.norm(target)
-    if np.abs(axis).sum() < 1e-6 or np.abs(vector).sum() < 1e-6:
-        return np.eye(3)
-    angle = np.arccos(np.clip(np.dot(vector, target) / (norm_v * norm_t), -1.0, 1.0))
-    if abs(angle) < 1e-6:
-        return np.eye(3)
-    k = axis / np.linalg.norm(axis)
-    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
 
 
 def pre_normalize(keypoint: np.ndarray, zaxis: tuple[int, int] = (0, 1),

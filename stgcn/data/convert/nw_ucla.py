@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from stgcn.data.convert import Summary, annotation_file, input_files
-from stgcn.data.transforms import BONE_PAIRS
 from stgcn.errors import StgcnError
 from stgcn.graph import LAYOUTS
 from stgcn.progress import Progress
@@ -38,7 +37,7 @@ CLASS_NAMES = ("pick up with one hand", "pick up with two hands", "drop trash", 
 # The 20-joint Kinect v1 skeleton lives with the other layouts; re-exported here for convenience.
 NW_UCLA_LAYOUT = dict(num_node=LAYOUTS["nw-ucla"].num_node, edges=list(LAYOUTS["nw-ucla"].edges),
                       center=LAYOUTS["nw-ucla"].center)
-NW_UCLA_BONE_PAIRS = BONE_PAIRS["nw-ucla"]
+NW_UCLA_BONE_PAIRS = LAYOUTS["nw-ucla"].bones
 
 ACTION_IDS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)  # the aXX of labels 1..10 (ids 7 and 10 do not exist)
 _NAME = re.compile(r"a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})")

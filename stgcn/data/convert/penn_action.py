@@ -1,7 +1,8 @@
 """Penn Action (Zhang et al., ICCV 2013) `labels/NNNN.mat` files -> a 2D annotation pickle, COCO-17 layout.
 
-Each .mat (MATLAB v5, read by `matfile`) holds `action`, `x`, `y` (T, 13) pixels, `visibility`
-(T, 13), `dimensions` [height, width, T], `nframes` and `train` (+1 train / -1 test).
+Each .mat (MATLAB v5, read with `scipy.io.loadmat`: `pip install "stgcn[penn]"`) holds `action`, `x`,
+`y` (T, 13) pixels, `visibility` (T, 13), `dimensions` [height, width, T], `nframes` and `train`
+(+1 train / -1 test).
 
 Mapping onto COCO-17 (so the `coco` layout and COCO-trained models apply):
 * Penn joints 1..12 (shoulders, elbows, wrists, hips, knees, ankles) -> COCO 5..16, same order;
@@ -22,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from stgcn.data.convert import Summary, annotation_file, input_files
-from stgcn.data.convert.matfile import load_mat
 from stgcn.errors import StgcnError
 from stgcn.progress import Progress
 
@@ -32,6 +32,30 @@ CLASS_NAMES = ("baseball_pitch", "baseball_swing", "bench_press", "bowl", "clean
 PENN_TO_COCO = (0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)  # Penn joint i -> COCO index
 NUM_COCO = 17
 _FIELDS = ("action", "x", "y", "visibility", "dimensions", "train")
+
+
+def _loadmat():
+    """scipy's MAT-file reader, imported only when a Penn Action conversion runs."""
+    try:
+        from scipy.io import loadmat
+    except ImportError:
+        raise StgcnError('stgcn convert penn-action: reading .mat files needs scipy; pip install '
+                         '"stgcn[penn]"') from None
+    return loadmat
+
+
+def load_mat(path: str | Path) -> dict:
+    """The variables of one MATLAB v5 file; a char array with one row becomes a str."""
+    from scipy.io.matlab import MatReadError
+
+    path = Path(path)
+    try:
+        mat = _loadmat()(path, chars_as_strings=True)
+    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as exc:
+        raise StgcnError(f"{path.name}: not a readable MATLAB v5 file ({str(exc)[:80]}); replace the "
+                         "file") from None
+    return {k: str(v[0]) if isinstance(v, np.ndarray) and v.dtype.kind == "U" and v.size == 1 else v
+            for k, v in mat.items() if not k.startswith("__")}
 
 
 def read_clip(path: str | Path, invisible_score: float = 0.0) -> tuple[dict, str]:
@@ -73,6 +97,7 @@ def convert_penn_action(labels_dir: str | Path, invisible_score: float = 0.0,
     """Convert every .mat file in `labels_dir` into the split-dict layout ('train', 'test')."""
     start = time.perf_counter()
     paths = input_files(labels_dir, "*.mat", "the Penn Action 'labels' folder")
+    _loadmat()  # a missing scipy is one error, not one skipped file per .mat
     summary = Summary(source=str(labels_dir))
     annotations, splits = [], {"train": [], "test": []}
     for path in Progress(paths, desc="penn-action", enabled=progress):

@@ -24,6 +24,8 @@ COMMANDS = {
     "vis": ("stgcn.commands.vis", "picture a sample's skeleton (png grid, gif, mp4), label, prediction"),
     "plot-curve": ("stgcn.commands.plot_curve", "plot training curves (loss, accuracy) from .log.json files"),
     "init-config": ("stgcn.commands.init_config", "write a commented training config sized to your data"),
+    "predict": ("stgcn.commands.predict", "predict action classes with a checkpoint (path, URL or zoo name)"),
+    "zoo": ("stgcn.commands.zoo", "list the released checkpoints loadable by name"),
 }
 
 

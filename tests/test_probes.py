@@ -133,7 +133,35 @@ PROBES = [
     Probe("plot-curve-unknown-key", lambda tmp: ["plot-curve", _write(
         tmp / "r.log.json", b'{"mode": "train", "epoch": 1, "iter": 1, "loss": 1.0}\n'),
         "--keys", "acc", str(tmp / "c.png")], "available: loss"),
+    # inference
+    Probe("predict-wrong-joint-count", lambda tmp: predict(tmp, [sample(
+        keypoint=np.zeros((1, 8, 25, 2), np.float32), keypoint_score=np.ones((1, 8, 25), np.float32))]),
+        "V=25 joints but the checkpoint's layout coco has 17"),
+    Probe("predict-wrong-channels",
+          lambda tmp: predict(tmp, [sample(keypoint=np.zeros((1, 8, 17, 3), np.float32))]), "in_channels=3"),
+    Probe("predict-nan-keypoints", lambda tmp: predict(tmp, [sample(keypoint=np.full((1, 8, 17, 2), np.nan,
+                                                                                     np.float32))]),
+          "keypoint holds NaN/inf values"),
+    Probe("predict-empty-sample", lambda tmp: predict(tmp, [sample(
+        total_frames=0, keypoint=np.zeros((1, 0, 17, 2), np.float32), keypoint_score=np.ones((1, 0, 17)))]),
+        "T=0"),
+    Probe("predict-checkpoint-without-config", lambda tmp: predict(tmp, [sample()], with_config=False),
+          "pass the model's config: --config CONFIG"),
+    Probe("predict-label-map-wrong-length", lambda tmp: predict(tmp, [sample()], "--label-map",
+                                                                _write(tmp / "names.txt", b"a\nb\n")),
+          "2 class names but the model has num_classes=4"),
 ]
+_CHECKPOINTS: dict[bool, bytes] = {}
+
+
+def predict(tmp: Path, samples: list[dict], *flags: str, with_config: bool = True) -> list[str]:
+    """`stgcn predict` of a tiny 4-class coco checkpoint (built once, then copied) on `samples`."""
+    from tests.inference.helpers import make_checkpoint
+
+    if with_config not in _CHECKPOINTS:
+        _CHECKPOINTS[with_config] = make_checkpoint(tmp, "made.pth", with_config=with_config).read_bytes()
+    ckpt = _write(tmp / "model.pth", _CHECKPOINTS[with_config])
+    return ["predict", ckpt, write_pickle(tmp / "ann.pkl", samples), *flags]
 
 
 def _write(path: Path, data: bytes) -> str:

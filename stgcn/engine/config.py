@@ -34,6 +34,7 @@ KNOWN_KEYS = frozenset({
     "dist_params", "log_level", "work_dir", "load_from", "resume_from", "gpu_ids", "seed",
     "find_unused_parameters", "cudnn_benchmark", "mp_start_method", "opencv_num_threads",
     "custom_imports", "auto_resume", "device",
+    "class_names",  # a built-in class list name or a list of names (stgcn.data.classes)
     # helper names used by the mmaction2 0.x skeleton configs
     "dataset_type", "data_root", "data_root_val", "ann_file_train", "ann_file_val", "ann_file_test",
     "train_pipeline", "val_pipeline", "test_pipeline", "img_norm_cfg",

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from stgcn.data.classes import resolve_class_names
 from stgcn.engine import dist as dist_utils
 from stgcn.engine import optim
 from stgcn.engine.config import config_to_text, dump_config
@@ -411,6 +412,9 @@ def train(cfg: dict, opts: TrainOptions) -> Run:
     meta = {"env_info": env, "seed": rank_seed, "config_name": Path(opts.config_path).name,
             "work_dir": work_dir.name, "hook_msgs": {}, "stgcn_version": stgcn_version(),
             "config": config_to_text(cfg), "config_dict": cfg}
+    if cfg.get("class_names") is not None:  # so that a checkpoint alone names its classes
+        meta["class_names"] = resolve_class_names(cfg["class_names"], raw_model.cls_head.num_classes,
+                                                  f"{opts.config_path}: class_names")
     run_log = RunLog(logger, work_dir / f"{stamp}.log.json", info.rank,
                      work_dir / "tf_logs" if tensorboard else None)
     run = Run(cfg=cfg, opts=opts, info=info, device=device, work_dir=work_dir, logger=logger, log=run_log,

@@ -17,7 +17,6 @@ import os
 import pickle
 import warnings
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,7 +30,8 @@ HEAD_KEYS = ("cls_head.fc.weight", "cls_head.fc.bias")
 
 def _numpy_safe_globals() -> list:
     """numpy objects mmcv may have pickled into ``meta`` (e.g. a best score as np.float64)."""
-    core = getattr(np, "_core", None) or np.core
+    # numpy 1.26 also has a `numpy._core` shim (torch imports it) without the real objects
+    core = np._core if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else np.core
     items = [core.multiarray.scalar, np.dtype, core.multiarray._reconstruct, np.ndarray]
     items += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
     items.append((core.multiarray.scalar, "numpy.core.multiarray.scalar"))
@@ -40,8 +40,10 @@ def _numpy_safe_globals() -> list:
 
 
 def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a checkpoint file safely; always returns a dict with at least ``state_dict``."""
-    path = Path(path)
+    """Load a checkpoint (file, URL or model zoo name) safely; returns a dict with at least ``state_dict``."""
+    from stgcn.hub import local_checkpoint
+
+    path = local_checkpoint(path)
     if not path.is_file():
         raise StgcnError(f"{path}: checkpoint file not found; check the path")
     try:

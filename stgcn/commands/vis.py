@@ -7,7 +7,8 @@ dict; `--split NAME` indexes within one split) or a packed directory. 2D keypoin
 coordinates, 3D joints projected from the front (`--azimuth/--elevation` turn the body).
 
   stgcn vis data/penn_action.pkl --split test --index 0 sample.gif
-  stgcn vis data/nw_ucla.pkl --split xview_val --index 3 grid.png --checkpoint latest.pth
+  stgcn vis data/nw_ucla.pkl --split xview_val --index 3 grid.png --class-names nw_ucla
+  stgcn vis data/penn_action.pkl --split test --index 7 pred.gif --checkpoint work_dirs/penn/latest.pth
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="split name of a split-dict file (default: all samples)")
     parser.add_argument("--checkpoint", help="checkpoint whose top-3 prediction is shown")
     parser.add_argument("--config", help="config for a checkpoint that does not carry one")
-    parser.add_argument("--label-map", help="text file of class names, one per line")
+    parser.add_argument("--class-names", metavar="NAME|FILE.txt",
+                        help="class names: a built-in list (penn_action, nw_ucla, ntu60, ntu120) or a "
+                        "label map (default: the checkpoint's names)")
     parser.add_argument("--layout", help="skeleton layout of the joints (default: from V and C)")
     parser.add_argument("--fps", type=float, default=15.0, help="animation frames per second (15)")
     parser.add_argument("--frames", type=int, default=8, help="frames in a picture grid (8)")
@@ -61,39 +64,30 @@ def load_sample(ann_file: str, index: int, split: str | None) -> dict:
     return sample
 
 
-def read_label_map(path: str, num_classes: int | None = None) -> list[str]:
-    """Class names from a text file, one per line (blank lines dropped)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            names = [line.strip() for line in f if line.strip()]
-    except OSError as exc:
-        raise StgcnError(f"--label-map {path}: cannot read it ({exc.strerror}); give a text file of "
-                         "class names, one per line") from None
-    if num_classes is not None and len(names) != num_classes:
-        raise StgcnError(f"--label-map {path}: {len(names)} names for {num_classes} classes; give one "
-                         "name per class, in label order")
-    return names
-
-
 def _name(index: int, names: list[str] | None) -> str:
     return f"{names[index]} ({index})" if names and 0 <= index < len(names) else f"class {index}"
 
 
 def _caption(sample: dict, args: argparse.Namespace) -> tuple[str, str, str]:
-    """(title, prediction line, its colour)."""
-    names = read_label_map(args.label_map) if args.label_map else None
+    """(title, prediction line, its colour); class names from --class-names, else the checkpoint."""
+    from stgcn.data.classes import resolve_class_names
+
+    names = resolve_class_names(args.class_names, None, "--class-names") if args.class_names else None
+    top = None
+    if args.checkpoint:
+        from stgcn.inference import Recognizer
+
+        recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config,
+                                                label_map=args.class_names)
+        top = recognizer.predict(sample, top_k=3)[0].top_k
+        names = names or recognizer.class_names
     label = sample.get("label")
     title = str(sample.get("frame_dir", f"sample {args.index}"))
     if label is not None:
         title += f"    label: {_name(int(label), names)}"
-    if not args.checkpoint:
+    if top is None:
         return title, "", "black"
-    from stgcn.inference import Recognizer
-
-    recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config, label_map=args.label_map)
-    top = recognizer.predict(sample, top_k=3)[0].top_k
-    names = names or recognizer.class_names
-    line = "prediction: " + ", ".join(f"{name or _name(i, names)} {score:.2f}" for i, name, score in top)
+    line = "prediction: " + ", ".join(f"{_name(i, names)} {score:.2f}" for i, _, score in top)
     color = "black" if label is None else ("tab:green" if top[0][0] == int(label) else "tab:red")
     return title, line, color
 

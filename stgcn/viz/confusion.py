@@ -18,16 +18,21 @@ def is_picture(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def plot_confusion(counts: np.ndarray, path: str | os.PathLike,
-                   class_names: list[str] | None = None, title: str | None = None) -> Path:
-    """Draw the row-normalised matrix of ``counts`` (num_classes, num_classes) and save it."""
+def plot_confusion(counts: np.ndarray, path: str | os.PathLike, class_names: object = None,
+                   title: str | None = None) -> Path:
+    """Draw the row-normalised matrix of ``counts`` (num_classes, num_classes) and save it.
+
+    ``class_names``: a list, a built-in list name or a label-map file (a config's ``class_names``);
+    classes are numbered without it."""
+    from stgcn.data.classes import resolve_class_names
+
     counts = np.asarray(counts, dtype=np.float64)
     n = counts.shape[0]
+    if class_names is not None:
+        class_names = resolve_class_names(class_names, n, "class_names")
     rows = counts.sum(1, keepdims=True)
     share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-    names = [str(i) for i in range(n)]
-    if class_names is not None and len(class_names) == n:
-        names = list(class_names)
+    names = [str(i) for i in range(n)] if class_names is None else list(class_names)
     side = min(max(4.0, 0.45 * n + 2.5), 30.0)
     fig = new_figure(side + 1.2, side)
     ax = fig.add_subplot(1, 1, 1)

@@ -28,3 +28,12 @@ def test_png_and_csv(tmp_path, capsys):
     csv = tmp_path / "cm.csv"
     report_classes(results, labels, 3, Options(confusion_matrix=str(csv)))
     assert csv.read_text() == "1,0,0\n0,1,0\n0,1,1\n"
+
+
+def test_class_names_label_the_rows(tmp_path, capsys):
+    results, labels = results_for([0, 1, 1, 2], 3), [0, 1, 2, 2]
+    svg = tmp_path / "cm.svg"
+    report_classes(results, labels, 3, Options(confusion_matrix=str(svg)), ["wave", "jump", "sit"])
+    text = svg.read_text()
+    for row in ("wave (1)", "jump (1)", "sit (2)"):
+        assert row in text

@@ -43,7 +43,7 @@ def test_vis_3d_grid_with_label_map(tmp_path):
     names = tmp_path / "names.txt"
     names.write_text("pick up with one hand\nwalk\n")
     out = tmp_path / "grid.png"
-    assert main(["vis", ann, str(out), "--label-map", str(names), "--frames", "3", "--azimuth", "30"]) == 0
+    assert main(["vis", ann, str(out), "--class-names", str(names), "--frames", "3", "--azimuth", "30"]) == 0
     assert out.read_bytes().startswith(PNG_MAGIC)
 
 
@@ -53,3 +53,29 @@ def test_without_matplotlib_one_line_names_the_extra(ann, tmp_path, monkeypatch,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and 'pip install "stgcn[viz]"' in err
     assert not (tmp_path / "a.png").exists()
+
+
+def test_checkpoint_prediction_and_its_class_names(tmp_path):
+    import argparse
+
+    import numpy as np
+
+    from stgcn.commands.vis import _caption
+    from stgcn.inference import Recognizer
+    from tests.inference.helpers import make_checkpoint, make_samples
+
+    ckpt = make_checkpoint(tmp_path, class_names=["wave", "jump", "sit", "run"])
+    sample = make_samples(2)[1]  # label 1
+    args = argparse.Namespace(class_names=None, checkpoint=str(ckpt), config=None, index=1)
+    title, line, color = _caption(sample, args)
+    assert title == "clip1    label: jump (1)"
+    scores = Recognizer.from_checkpoint(str(ckpt)).scores(sample)[0]
+    best = int(np.argmax(scores))
+    names = ["wave", "jump", "sit", "run"]
+    assert line.startswith(f"prediction: {names[best]} ({best}) {scores[best]:.2f}, ")
+    assert line.count("(") == 3
+    assert color == ("tab:green" if best == 1 else "tab:red")
+    out = tmp_path / "p.png"
+    ann = write_ann(tmp_path / "s.pkl", [sample])
+    assert main(["vis", ann, str(out), "--checkpoint", str(ckpt), "--frames", "2"]) == 0
+    assert out.read_bytes().startswith(PNG_MAGIC)

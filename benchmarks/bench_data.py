@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from stgcn import build_model  # noqa: E402
 from stgcn.data import dump_pickle, make_synthetic  # noqa: E402
 from stgcn.engine.config import load_config  # noqa: E402
-from stgcn.engine.dist import DistInfo, build_train_loader, loader_settings  # noqa: E402
-from stgcn.engine.test import build_data  # noqa: E402
+from stgcn.engine.dist import DistInfo  # noqa: E402
+from stgcn.engine.loader import build_data, build_train_loader, loader_settings  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "configs" / "skeleton" / "stgcn" / "stgcn_80e_ntu60_xsub_keypoint.py"
 
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthetic annotations: {args.samples} clips, {size_mb:.0f} MiB, "
               f"{time.perf_counter() - start:.0f} s to write")
         cfg["data"]["train"] = dict(cfg["data"]["train"], ann_file=str(path), split="train")
-        dataset = build_data(cfg, "train", model, test_mode=False)
+        dataset = build_data(cfg, "train", test_mode=False)
         loader = build_train_loader(dataset, settings, DistInfo(), seed=0, device=torch.device("cpu"))
         rate, latency = loader_rate(loader, args.batches)
         batch = next(iter(build_train_loader(dataset, dict(settings, workers_per_gpu=0), DistInfo(), 0,

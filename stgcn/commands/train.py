@@ -67,17 +67,13 @@ def run(args: argparse.Namespace) -> int:
         warnings.warn("--gpus/--gpu-ids are deprecated and ignored: one process trains on one device; pick "
                       "it with --device and CUDA_VISIBLE_DEVICES, or use tools/dist_train.sh", stacklevel=2)
     cfg = load_config(args.config, parse_cfg_options(args.cfg_options))
-    work_dir = resolve_work_dir(args.work_dir, cfg, args.config)
-    cfg["work_dir"] = work_dir
-    if args.resume_from:
-        cfg["resume_from"] = args.resume_from
-    if args.load_from:
-        cfg["load_from"] = args.load_from
-    if args.seed is not None:
-        cfg["seed"] = args.seed
-    opts = TrainOptions(config_path=args.config, work_dir=work_dir, seed=args.seed, diff_seed=args.diff_seed,
-                        deterministic=args.deterministic, validate=args.validate, test_last=args.test_last,
-                        test_best=args.test_best, resume_from=args.resume_from, load_from=args.load_from,
+    # the one route of the flags that are config keys: into the config, which the engine reads
+    cfg["work_dir"] = resolve_work_dir(args.work_dir, cfg, args.config)
+    for key in ("resume_from", "load_from", "seed"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    opts = TrainOptions(config_path=args.config, diff_seed=args.diff_seed, deterministic=args.deterministic,
+                        validate=args.validate, test_last=args.test_last, test_best=args.test_best,
                         launcher=args.launcher, device=args.device, amp=args.amp)
     train(cfg, opts)
     return 0

@@ -1,24 +1,19 @@
-"""Processes: launchers, ranks and devices, reductions and ordered gathering, seeds and data order.
+"""Processes: launchers, ranks and devices, reductions, broadcasts and ordered gathering.
 
 `--launcher pytorch` expects torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT);
 `slurm` and `mpi` translate their schedulers' variables into the same environment. The backend is NCCL on
-GPUs and Gloo on CPU. Training reads a DistributedSampler order seeded by `seed + epoch` (one process is
-world size 1) and runs each sample's random transforms under a seed derived from (seed, epoch, index);
-evaluation gives every process every world_size-th sample and gathers the results back in dataset order.
+GPUs and Gloo on CPU. Data loaders and seeds live in :mod:`stgcn.engine.loader`.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from stgcn.errors import StgcnError
 
@@ -194,112 +189,3 @@ def gather_ordered(indices: list[int], results: list, total: int) -> list | None
         missing = sum(r is None for r in ordered)
         raise RuntimeError(f"{missing} of {total} samples have no result after gathering")
     return ordered
-
-
-# seeds and data order -------------------------------------------------------------------------------------
-
-def derive_seed(*parts: int) -> int:
-    """A well-mixed 32-bit seed from integers (seed, epoch, index, ...)."""
-    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
-
-
-def set_random_seed(seed: int, deterministic: bool = False) -> None:
-    """Seed python, numpy and torch (all devices); `deterministic` also pins cuDNN and torch's algorithms."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-
-
-class EpochSampler(Sampler):
-    """DistributedSampler order (seeded by seed + epoch, padded to equal shares), yielding (epoch, index)."""
-
-    def __init__(self, size: int, info: DistInfo, seed: int) -> None:
-        self.inner = DistributedSampler(range(size), num_replicas=info.world_size, rank=info.rank,
-                                        shuffle=True, seed=seed)
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.inner.set_epoch(epoch)
-
-    def __iter__(self):
-        return ((self.epoch, index) for index in self.inner)
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-
-class SeededDataset(Dataset):
-    """Runs `dataset[index]` under RNG seeds derived from (seed, epoch, index); the caller's RNG states
-    are restored afterwards, so the main process's streams (dropout) are untouched."""
-
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]):
-        epoch, index = key
-        states = random.getstate(), np.random.get_state(), torch.get_rng_state()
-        sample_seed = derive_seed(self.seed, epoch, index)
-        random.seed(sample_seed)
-        np.random.seed(sample_seed)
-        torch.manual_seed(sample_seed)
-        try:
-            return self.dataset[index]
-        finally:
-            random.setstate(states[0])
-            np.random.set_state(states[1])
-            torch.set_rng_state(states[2])
-
-
-def _worker_init(worker_id: int) -> None:
-    torch.set_num_threads(1)
-
-
-def build_train_loader(dataset: Dataset, settings: dict, info: DistInfo, seed: int,
-                       device: torch.device) -> DataLoader:
-    workers = settings["workers_per_gpu"]
-    return DataLoader(SeededDataset(dataset, seed), batch_size=settings["videos_per_gpu"],
-                      sampler=EpochSampler(len(dataset), info, seed), num_workers=workers,
-                      pin_memory=settings.get("pin_memory", True) and device.type == "cuda",
-                      drop_last=bool(settings.get("drop_last", False)),
-                      persistent_workers=workers > 0, worker_init_fn=_worker_init if workers > 0 else None)
-
-
-def loader_settings(data_cfg: dict, part: str) -> dict:
-    """mmaction2's loader settings for 'train', 'val' or 'test': data-level defaults, then
-    `data.{part}_dataloader` overrides (so `test_dataloader=dict(videos_per_gpu=1)` applies to tests)."""
-    settings = {"videos_per_gpu": data_cfg.get("videos_per_gpu", 1),
-                "workers_per_gpu": data_cfg.get("workers_per_gpu", 1),
-                "persistent_workers": data_cfg.get("persistent_workers", False)}
-    extra = data_cfg.get(f"{part}_dataloader") or {}
-    unknown = set(extra) - set(settings) - {"pin_memory", "drop_last", "shuffle"}
-    if unknown:
-        raise StgcnError(f"data.{part}_dataloader: unknown keys {sorted(unknown)}; valid: "
-                         "videos_per_gpu, workers_per_gpu, persistent_workers, pin_memory, drop_last")
-    settings.update(extra)
-    for key in ("videos_per_gpu", "workers_per_gpu"):
-        if not isinstance(settings[key], int) or settings[key] < (1 if key == "videos_per_gpu" else 0):
-            kind = "positive" if key == "videos_per_gpu" else "non-negative"
-            raise StgcnError(f"data.{key} must be a {kind} int, got {settings[key]!r}")
-    return settings
-
-
-def build_eval_loader(dataset, settings: dict, info: DistInfo, device: torch.device,
-                      batch_size: int | None = None) -> tuple[torch.utils.data.DataLoader, list[int]]:
-    """A loader over this process's share of `dataset` (every world_size-th sample), in order."""
-    indices = list(range(info.rank, len(dataset), info.world_size))
-    workers = settings["workers_per_gpu"]
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size or settings["videos_per_gpu"], sampler=indices, num_workers=workers,
-        pin_memory=settings.get("pin_memory", True) and device.type == "cuda",
-        persistent_workers=bool(settings["persistent_workers"]) and workers > 0,
-        worker_init_fn=_worker_init if workers > 0 else None)
-    return loader, indices

@@ -1,4 +1,4 @@
-"""Process set-up for CPU runs: glibc malloc tuning for large activations.
+"""Process set-up: glibc malloc tuning for large CPU activations, and mixed precision (autocast).
 
 glibc serves every allocation above its mmap threshold (at most 32 MiB) with a fresh mapping and
 unmaps it on free, so each large activation is page-faulted in again on every training step
@@ -8,12 +8,19 @@ The engine calls :func:`tune_malloc` for CPU runs; ``STGCN_MALLOC_TUNING=0`` tur
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import logging
 import os
+
+import torch
+
+from stgcn.errors import StgcnError
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
+AMP_CHOICES = ("auto", "bf16", "fp16")
 
 
 def tune_malloc(top_pad_mb: int = 64) -> bool:
@@ -45,3 +52,30 @@ def configure_cpu_runtime() -> bool:
     if os.environ.get("STGCN_MALLOC_TUNING", "1") == "0":
         return False
     return tune_malloc()
+
+
+def resolve_amp(flag: str | None, fp16_cfg: dict | None, device: torch.device,
+                logger: logging.Logger | None = None) -> torch.dtype | None:
+    """`--amp [auto|bf16|fp16]` or a config `fp16 = dict(...)` -> the autocast dtype (None: full fp32).
+
+    'auto' (and the config key) mean fp16 on CUDA and bf16 on CPU; fp16 on CPU falls back to bf16.
+    """
+    if flag is None and fp16_cfg is None:
+        return None
+    flag = flag or "auto"
+    if flag not in AMP_CHOICES:
+        raise StgcnError(f"--amp {flag!r} is not valid; use one of {', '.join(AMP_CHOICES)}")
+    if flag == "auto":
+        flag = "fp16" if device.type == "cuda" else "bf16"
+    if flag == "fp16" and device.type != "cuda":
+        if logger is not None:
+            logger.warning("fp16 autocast needs CUDA; using bf16 on CPU")
+        flag = "bf16"
+    return torch.float16 if flag == "fp16" else torch.bfloat16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """`torch.autocast` to `dtype`, or a no-op context when `dtype` is None (fp32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

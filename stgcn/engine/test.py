@@ -7,7 +7,6 @@ under `--launcher pytorch` every process runs every world_size-th sample and ran
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import pickle
@@ -20,41 +19,15 @@ import torch
 from torch import nn
 
 from stgcn.engine import dist as dist_utils
-from stgcn.engine.dist import build_eval_loader, loader_settings
+from stgcn.engine.loader import build_data, build_eval_loader, loader_settings
 from stgcn.engine.metrics import confusion_matrix, eval_topk, evaluate, per_class_accuracy
+from stgcn.engine.runtime import autocast, resolve_amp
 from stgcn.errors import StgcnError
 from stgcn.fileio import write_atomic
 from stgcn.progress import Progress
 from stgcn.viz.confusion import is_picture, plot_confusion
 
 RESULT_SUFFIXES = (".pkl", ".pickle", ".json")
-AMP_CHOICES = ("auto", "bf16", "fp16")
-
-
-def resolve_amp(flag: str | None, fp16_cfg: dict | None, device: torch.device,
-                logger: logging.Logger | None = None) -> torch.dtype | None:
-    """`--amp [auto|bf16|fp16]` or a config `fp16 = dict(...)` -> the autocast dtype (None: full fp32).
-
-    'auto' (and the config key) mean fp16 on CUDA and bf16 on CPU; fp16 on CPU falls back to bf16.
-    """
-    if flag is None and fp16_cfg is None:
-        return None
-    flag = flag or "auto"
-    if flag not in AMP_CHOICES:
-        raise StgcnError(f"--amp {flag!r} is not valid; use one of {', '.join(AMP_CHOICES)}")
-    if flag == "auto":
-        flag = "fp16" if device.type == "cuda" else "bf16"
-    if flag == "fp16" and device.type != "cuda":
-        if logger is not None:
-            logger.warning("fp16 autocast needs CUDA; using bf16 on CPU")
-        flag = "bf16"
-    return torch.float16 if flag == "fp16" else torch.bfloat16
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @torch.inference_mode()
@@ -122,18 +95,6 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
     return model.eval()
 
 
-def build_data(cfg: dict, part: str, model: nn.Module, test_mode: bool):
-    from stgcn.data import SampleSpec, build_dataset
-
-    if part not in cfg.get("data", {}):
-        raise StgcnError(f"config has no data.{part}; add data = dict({part}=dict(type=..., ...))")
-    backbone, head = model.backbone, model.cls_head
-    spec = SampleSpec(num_joints=backbone.num_node, in_channels=backbone.in_channels,
-                      num_classes=head.num_classes, num_person=head.num_person,
-                      layout=getattr(backbone, "layout", None))
-    return build_dataset(cfg["data"][part], test_mode=test_mode, spec=spec)
-
-
 def model_config_diff(a, b, prefix: str = "model") -> list[str]:
     """Dotted paths where two model config dicts differ."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -182,7 +143,7 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
     amp = resolve_amp(opts.amp, cfg.get("fp16"), device, logger)
 
     model = build_test_model(cfg, checkpoint, logger)
-    dataset = build_data(cfg, "test", model, test_mode=True)
+    dataset = build_data(cfg, "test", test_mode=True)
     num_classes = model.cls_head.num_classes
     if opts.fuse_conv_bn:
         from stgcn.models.fuse import fuse_conv_bn

@@ -1,23 +1,29 @@
 """The training loop, top to bottom: setup, data, model, optimizer, schedule, resume, then per epoch train,
-checkpoint (`epoch % checkpoint_config.interval == 0` or the last epoch) and validate
-(`--validate` and `epoch % evaluation.interval == 0`), as mmaction2 0.x's runner and hooks did (SPEC 1.8,
-1.9, 1.12, 1.13).
+validate (`--validate` and `epoch % evaluation.interval == 0`) and checkpoint
+(`epoch % checkpoint_config.interval == 0` or the last epoch), with mmaction2 0.x's rules (SPEC 1.8, 1.9,
+1.12, 1.13). Validation runs before the epoch's checkpoint is written, so `epoch_N.pth` knows the best
+score up to epoch N and a run resumed from it keeps the same best file as the uninterrupted run.
 
 Reproducibility: the train order is a permutation seeded by `seed + epoch` (DistributedSampler, also for
 one process), the global RNGs are reseeded at every epoch start, and every sample's random transforms run
 under a seed derived from (seed, epoch, sample index). So a run depends on its seed only, whatever the
-number of loader workers, and a run resumed after epoch k continues exactly like the uninterrupted one.
+number of loader workers, and a run resumed after epoch k continues exactly like the uninterrupted one
+(a resume without a seed reuses the checkpoint's).
+
+The command line resolves `work_dir`, `seed`, `resume_from` and `load_from` into the config;
+`TrainOptions` holds only the flags that are not config keys. A lock file keeps a second run out of a
+work dir in use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-import os
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +35,11 @@ from stgcn.data.classes import resolve_class_names
 from stgcn.engine import dist as dist_utils
 from stgcn.engine import optim
 from stgcn.engine.config import config_to_text, dump_config
-from stgcn.engine.dist import (
+from stgcn.engine.loader import (
+    build_data,
     build_eval_loader,
     build_train_loader,
+    check_data_keys,
     derive_seed,
     loader_settings,
     set_random_seed,
@@ -47,56 +55,33 @@ from stgcn.engine.logger import (
     timestamp,
 )
 from stgcn.engine.metrics import EvalSettings, evaluate, parse_evaluation
-from stgcn.engine.runtime import configure_cpu_runtime
-from stgcn.engine.test import autocast, build_data, dump_results, inference, resolve_amp
+from stgcn.engine.runtime import autocast, configure_cpu_runtime, resolve_amp
+from stgcn.engine.test import dump_results, inference
+from stgcn.engine.workdir import (
+    CheckpointSettings,
+    is_better,
+    parse_checkpoint_config,
+    point_latest,
+    prune_epoch_checkpoints,
+)
 from stgcn.errors import StgcnError
-from stgcn.fileio import copy_atomic
+from stgcn.fileio import clean_stale_temps, work_dir_lock
 
 
 @dataclass
 class TrainOptions:
-    """The command-line side of a run (the config holds the rest)."""
+    """The command-line flags that are not config keys (`work_dir`, `seed`, `resume_from` and
+    `load_from` travel in the config)."""
 
     config_path: str
-    work_dir: str
-    seed: int | None = None
     diff_seed: bool = False
     deterministic: bool = False
     validate: bool = False
     test_last: bool = False
     test_best: bool = False
-    resume_from: str | None = None
-    load_from: str | None = None
     launcher: str = "none"
     device: str = "auto"
     amp: str | None = None
-
-
-# config sections ------------------------------------------------------------------------------------------
-
-@dataclass
-class CheckpointSettings:
-    interval: int = 1
-    save_optimizer: bool = True
-    max_keep_ckpts: int = -1
-    save_last: bool = True
-    create_symlink: bool = True
-
-
-def parse_checkpoint_config(checkpoint_config: dict | None) -> CheckpointSettings:
-    cfg = dict(checkpoint_config or {})
-    if cfg.pop("by_epoch", True) is not True:
-        raise StgcnError("checkpoint_config.by_epoch=False is not supported; save by epoch")
-    cfg.pop("meta", None)
-    valid = set(CheckpointSettings.__dataclass_fields__)
-    unknown = sorted(set(cfg) - valid)
-    if unknown:
-        raise StgcnError(f"checkpoint_config: unknown keys {unknown}; "
-                         f"valid: {', '.join(sorted(valid))}, by_epoch")
-    settings = CheckpointSettings(**cfg)
-    if not isinstance(settings.interval, int) or settings.interval < 1:
-        raise StgcnError(f"checkpoint_config.interval must be a positive int, got {settings.interval!r}")
-    return settings
 
 
 # the run --------------------------------------------------------------------------------------------------
@@ -124,7 +109,6 @@ class Run:
     log_interval: int
     epoch: int = 0  # completed epochs
     global_iter: int = 0  # completed iterations
-    saved_epochs: list[int] = field(default_factory=list)
     train_start: float = 0.0
     iters_at_start: int = 0
 
@@ -201,18 +185,6 @@ def _meta(run: Run) -> dict:
     return meta
 
 
-def _point_latest(work_dir: Path, target: str) -> None:
-    """`latest.pth` -> `target`: a relative symlink, or a copy where links are unavailable; atomic."""
-    tmp = work_dir / f".latest.pth.{os.getpid()}.tmp"
-    try:
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(target)
-        os.replace(tmp, work_dir / "latest.pth")
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        copy_atomic(work_dir / target, work_dir / "latest.pth")
-
-
 def save_epoch_checkpoint(run: Run, settings: CheckpointSettings) -> None:
     from stgcn.models.checkpoint import save_checkpoint
 
@@ -223,12 +195,8 @@ def save_epoch_checkpoint(run: Run, settings: CheckpointSettings) -> None:
         optimizer = run.optimizer if settings.save_optimizer else None
         save_checkpoint(run.work_dir / name, run.raw_model, optimizer, _meta(run))
         if settings.create_symlink:
-            _point_latest(run.work_dir, name)
-        run.saved_epochs.append(run.epoch)
-        if settings.max_keep_ckpts > 0:
-            for old in run.saved_epochs[:-settings.max_keep_ckpts]:
-                (run.work_dir / f"epoch_{old}.pth").unlink(missing_ok=True)
-            run.saved_epochs = run.saved_epochs[-settings.max_keep_ckpts:]
+            point_latest(run.work_dir, name)
+        prune_epoch_checkpoints(run.work_dir, run.epoch, settings.max_keep_ckpts)
     dist_utils.barrier()
 
 
@@ -250,8 +218,7 @@ def validate(run: Run, dataset, settings: EvalSettings) -> None:
         if key is not None:
             greater = settings.rule != "less" if settings.rule else "loss" not in key
             hook_msgs = run.meta["hook_msgs"]
-            best = hook_msgs.get("best_score", -math.inf if greater else math.inf)
-            if (metrics[key] > best) if greater else (metrics[key] < best):
+            if is_better(metrics[key], hook_msgs.get("best_score"), greater):
                 if hook_msgs.get("best_ckpt"):
                     Path(hook_msgs["best_ckpt"]).unlink(missing_ok=True)
                 name = f"best_{key}_epoch_{run.epoch}.pth"
@@ -305,7 +272,7 @@ def test_after_training(run: Run, which: str, eval_settings: EvalSettings) -> No
             return
         load_checkpoint(run.raw_model, best, map_location="cpu", strict=True)
         run.raw_model.to(run.device)
-    dataset = build_data(run.cfg, "test", run.raw_model, test_mode=True)
+    dataset = build_data(run.cfg, "test", test_mode=True)
     settings = loader_settings(run.cfg["data"], "test")
     loader, indices = build_eval_loader(dataset, settings, run.info, run.device)
     results = inference(run.raw_model, loader, indices, len(dataset), run.device, run.amp,
@@ -330,15 +297,32 @@ def check_runtime_keys(cfg: dict, source: str) -> list[str]:
     for key in ("model", "data", "optimizer"):
         if not isinstance(cfg.get(key), dict):
             raise StgcnError(f"{source}: '{key}' is missing or not a dict; see the configs/ examples")
+    if not isinstance(cfg.get("work_dir"), str) or not cfg["work_dir"]:
+        raise StgcnError(f"{source}: work_dir is not set; pass --work-dir DIR")
+    seed = cfg.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise StgcnError(f"{source}: seed must be a non-negative int, got {seed!r}")
+    check_data_keys(cfg["data"], source)
     notes = []
     if cfg.get("workflow", [("train", 1)]) not in ([("train", 1)], [["train", 1]]):
         notes.append("workflow entries other than ('train', 1) are ignored; use --validate to evaluate")
     return notes
 
 
+def resume_seed(cfg: dict) -> None:
+    """A resumed run without a seed of its own continues with the checkpoint's seed."""
+    if cfg.get("seed") is not None or not cfg.get("resume_from"):
+        return
+    from stgcn.models.checkpoint import read_checkpoint
+
+    seed = (read_checkpoint(cfg["resume_from"]).get("meta") or {}).get("seed")
+    if isinstance(seed, int):
+        cfg["seed"] = seed
+
+
 def _seeds(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo) -> tuple[int, int]:
-    """(the run's seed, this rank's seed): --seed, else the config's, else random from rank 0."""
-    seed = opts.seed if opts.seed is not None else cfg.get("seed")
+    """(the run's seed, this rank's seed): the config's (--seed lands there), else random from rank 0."""
+    seed = cfg.get("seed")
     if seed is None:
         seed = dist_utils.broadcast_object(int(np.random.randint(2**31)))
     return seed, seed + info.rank if opts.diff_seed else seed
@@ -364,27 +348,12 @@ def _grad_scaler(amp: torch.dtype | None, fp16_cfg: dict | None) -> torch.amp.Gr
     return torch.amp.GradScaler("cuda", init_scale=scale)
 
 
-def train(cfg: dict, opts: TrainOptions) -> Run:
-    """Train as `tools/train.py` does; returns the finished run (its model, epoch and best score)."""
-    from stgcn import build_model
-
-    notes = check_runtime_keys(cfg, opts.config_path)
-    log_interval, tensorboard, ignored = parse_log_config(cfg.get("log_config"))
-    eval_settings = parse_evaluation(cfg.get("evaluation"))
-    ckpt_settings = parse_checkpoint_config(cfg.get("checkpoint_config"))
-    notes += [f"log_config.hooks: {kind} is not supported; the text and JSON logs are always on"
-              for kind in ignored]
-
-    backend = (cfg.get("dist_params") or {}).get("backend")
-    info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
-    device = dist_utils.resolve_device(opts.device, info.local_rank)
-    dist_utils.configure_threads(info, device)
-    if device.type == "cpu":
-        configure_cpu_runtime()
-    work_dir = Path(opts.work_dir)
+def _start_logs(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, notes: list[str]):
+    """Resolved config, text log and the run's header lines; returns (logger, timestamp, env text)."""
+    work_dir = Path(cfg["work_dir"])
     stamp = dist_utils.broadcast_object(timestamp())
     if info.is_main:
-        work_dir.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(work_dir)
         dump_config(cfg, work_dir / Path(opts.config_path).name)
     dist_utils.barrier()
     logger = get_logger(work_dir / f"{stamp}.log", info.rank, cfg.get("log_level", "INFO"))
@@ -395,6 +364,16 @@ def train(cfg: dict, opts: TrainOptions) -> Run:
     logger.info(f"Config:\n{config_to_text(cfg)}")
     for note in notes:
         logger.warning(note)
+    return logger, stamp, env
+
+
+def _build_run(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, device: torch.device,
+               notes: list[str], tensorboard: bool, log_interval: int) -> tuple[Run, DataLoader, object]:
+    """Logs, seeds, data, model, optimizer and schedule; then the resume or the initial weights."""
+    from stgcn import build_model
+
+    logger, stamp, env = _start_logs(cfg, opts, info, notes)
+    work_dir = Path(cfg["work_dir"])
     seed, rank_seed = _seeds(cfg, opts, info)
     logger.info(f"Set random seed to {rank_seed}, deterministic: {opts.deterministic}")
     set_random_seed(rank_seed, opts.deterministic)
@@ -402,12 +381,12 @@ def train(cfg: dict, opts: TrainOptions) -> Run:
         torch.backends.cudnn.benchmark = True
 
     raw_model = build_model(cfg["model"]).to(device)
-    train_set = build_data(cfg, "train", raw_model, test_mode=False)
-    val_set = build_data(cfg, "val", raw_model, test_mode=True) if opts.validate else None
+    train_set = build_data(cfg, "train", test_mode=False)
+    val_set = build_data(cfg, "val", test_mode=True) if opts.validate else None
     loader = build_train_loader(train_set, loader_settings(cfg["data"], "train"), info, seed, device)
     optimizer = optim.build_optimizer(raw_model, cfg["optimizer"])
-    max_epochs = cfg["total_epochs"]
-    schedule = optim.build_lr_schedule(cfg.get("lr_config") or {"policy": "fixed"}, max_epochs, len(loader))
+    schedule = optim.build_lr_schedule(cfg.get("lr_config") or {"policy": "fixed"}, cfg["total_epochs"],
+                                       len(loader))
     amp = resolve_amp(opts.amp, cfg.get("fp16"), device, logger)
     meta = {"env_info": env, "seed": rank_seed, "config_name": Path(opts.config_path).name,
             "work_dir": work_dir.name, "hook_msgs": {}, "stgcn_version": stgcn_version(),
@@ -420,33 +399,57 @@ def train(cfg: dict, opts: TrainOptions) -> Run:
     run = Run(cfg=cfg, opts=opts, info=info, device=device, work_dir=work_dir, logger=logger, log=run_log,
               model=_wrap(raw_model, info, device, cfg), raw_model=raw_model, optimizer=optimizer,
               schedule=schedule, grad_clip=optim.build_grad_clip(cfg.get("optimizer_config")), amp=amp,
-              scaler=_grad_scaler(amp, cfg.get("fp16")), meta=meta, max_epochs=max_epochs,
+              scaler=_grad_scaler(amp, cfg.get("fp16")), meta=meta, max_epochs=cfg["total_epochs"],
               log_interval=log_interval)
+    if cfg.get("resume_from"):
+        _load_weights(run, cfg["resume_from"], resume=True)
+    elif cfg.get("load_from"):
+        _load_weights(run, cfg["load_from"], resume=False)
+    return run, loader, val_set
 
-    resume_from = opts.resume_from or cfg.get("resume_from")
-    load_from = opts.load_from or cfg.get("load_from")
-    if resume_from:
-        _load_weights(run, resume_from, resume=True)
-    elif load_from:
-        _load_weights(run, load_from, resume=False)
-    first_line = {k: meta[k] for k in ("env_info", "seed", "config_name", "work_dir")}
-    if opts.validate:
+
+def train(cfg: dict, opts: TrainOptions) -> Run:
+    """Train as `tools/train.py` does; returns the finished run (its model, epoch and best score)."""
+    notes = check_runtime_keys(cfg, opts.config_path)
+    log_interval, tensorboard, ignored = parse_log_config(cfg.get("log_config"))
+    eval_settings = parse_evaluation(cfg.get("evaluation"))
+    ckpt_settings = parse_checkpoint_config(cfg.get("checkpoint_config"))
+    notes += [f"log_config.hooks: {kind} is not supported; the text and JSON logs are always on"
+              for kind in ignored]
+    resume_seed(cfg)
+
+    backend = (cfg.get("dist_params") or {}).get("backend")
+    info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
+    device = dist_utils.resolve_device(opts.device, info.local_rank)
+    dist_utils.configure_threads(info, device)
+    if device.type == "cpu":
+        configure_cpu_runtime()
+    lock = work_dir_lock(cfg["work_dir"]) if info.is_main else contextlib.nullcontext()
+    with lock:
+        run, loader, val_set = _build_run(cfg, opts, info, device, notes, tensorboard, log_interval)
+        _loop(run, loader, val_set, eval_settings, ckpt_settings)
+    return run
+
+
+def _loop(run: Run, loader: DataLoader, val_set, eval_settings: EvalSettings,
+          ckpt_settings: CheckpointSettings) -> None:
+    """The epochs (train, validate, checkpoint), then `--test-last` / `--test-best`."""
+    first_line = {k: run.meta[k] for k in ("env_info", "seed", "config_name", "work_dir")}
+    if run.opts.validate:
         first_line["hook_msgs"] = {}
-    run_log.meta(first_line)
-    logger.info(f"Start running, work_dir: {work_dir.resolve()}")
-    logger.info(f"workflow: [('train', 1)], max: {max_epochs} epochs")
-
+    run.log.meta(first_line)
+    run.logger.info(f"Start running, work_dir: {run.work_dir.resolve()}")
+    run.logger.info(f"workflow: [('train', 1)], max: {run.max_epochs} epochs")
     run.train_start, run.iters_at_start = time.perf_counter(), run.global_iter
-    while run.epoch < max_epochs:
+    while run.epoch < run.max_epochs:
         train_one_epoch(run, loader)
-        if run.epoch % ckpt_settings.interval == 0 or (ckpt_settings.save_last and run.epoch == max_epochs):
-            save_epoch_checkpoint(run, ckpt_settings)
         if val_set is not None and eval_settings.due(run.epoch):
             validate(run, val_set, eval_settings)
-    if opts.test_last:
+        if ckpt_settings.due(run.epoch, run.max_epochs):
+            save_epoch_checkpoint(run, ckpt_settings)
+    if run.opts.test_last:
         test_after_training(run, "last", eval_settings)
-    if opts.test_best:
+    if run.opts.test_best:
         test_after_training(run, "best", eval_settings)
-    run_log.close()
+    run.log.close()
     dist_utils.barrier()
-    return run

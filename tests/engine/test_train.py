@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ import torch
 from stgcn.engine import train as train_module
 from stgcn.engine.config import load_config, parse_cfg_options
 from stgcn.engine.metrics import parse_evaluation
-from stgcn.engine.train import TrainOptions, parse_checkpoint_config, train
+from stgcn.engine.train import TrainOptions, train
+from stgcn.engine.workdir import parse_checkpoint_config
 from stgcn.errors import StgcnError
+from stgcn.fileio import LOCK_NAME
 from stgcn.models.checkpoint import read_checkpoint
 from tests.engine.tiny import free_port, run_command, write_tiny_config
 
@@ -30,11 +33,16 @@ def _restore_global_flags():
 
 
 def run_tiny(tmp_path: Path, name: str, options: list[str] = (), **opts) -> train_module.Run:
+    """The tiny config trained into tmp_path/name; `seed` (default 0), `resume_from` and `load_from` go
+    into the config as the command line puts them, the rest into TrainOptions."""
     config = write_tiny_config(tmp_path)
     cfg = load_config(config, parse_cfg_options(list(options)))
-    work_dir = tmp_path / name
-    return train(cfg, TrainOptions(config_path=str(config), work_dir=str(work_dir), device="cpu",
-                                   seed=opts.pop("seed", 0), **opts))
+    cfg["work_dir"] = str(tmp_path / name)
+    for key, default in (("seed", 0), ("resume_from", None), ("load_from", None)):
+        value = opts.pop(key, default)
+        if value is not None:
+            cfg[key] = value
+    return train(cfg, TrainOptions(config_path=str(config), device="cpu", **opts))
 
 
 def states_equal(a: dict, b: dict) -> bool:
@@ -51,8 +59,21 @@ def test_same_seed_gives_bit_identical_weights_whatever_the_worker_count(tmp_pat
     assert not states_equal(a["state_dict"], read_checkpoint(d.work_dir / "epoch_2.pth")["state_dict"])
 
 
+def _tied_scores(results, labels, metrics, topk=(1, 5), logger=None):
+    """Every validation scores the same: only the first epoch may be the best (mmcv keeps the first)."""
+    return OrderedDict(top1_acc=0.5, top5_acc=1.0, mean_class_accuracy=0.5)
+
+
+def _outputs(work_dir: Path) -> dict[str, str]:
+    """The run's files except the timestamped logs; symlinks as their target."""
+    return {p.name: (os.readlink(p) if p.is_symlink() else "file") for p in work_dir.iterdir()
+            if not p.name.endswith((".log", ".log.json"))}
+
+
 def test_killed_and_resumed_run_ends_like_the_uninterrupted_one(tmp_path, monkeypatch):
-    full = run_tiny(tmp_path, "full")
+    """Weights, optimizer state, seed and files (best, pruned epochs) as if never interrupted."""
+    monkeypatch.setattr(train_module, "evaluate", _tied_scores)
+    options = ["checkpoint_config.max_keep_ckpts=1"]
     save = train_module.save_epoch_checkpoint
 
     def save_then_die(run, settings):
@@ -62,15 +83,23 @@ def test_killed_and_resumed_run_ends_like_the_uninterrupted_one(tmp_path, monkey
 
     monkeypatch.setattr(train_module, "save_epoch_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        run_tiny(tmp_path, "killed")
+        run_tiny(tmp_path, "killed", options, seed=None, validate=True)  # a random seed
     monkeypatch.setattr(train_module, "save_epoch_checkpoint", save)
     killed = tmp_path / "killed"
-    assert not (killed / "epoch_2.pth").exists()
-    resumed = run_tiny(tmp_path, "killed", resume_from=str(killed / "epoch_1.pth"))
+    assert not (killed / "epoch_2.pth").exists() and not (killed / LOCK_NAME).exists()
+    seed = read_checkpoint(killed / "epoch_1.pth")["meta"]["seed"]
+    full = run_tiny(tmp_path, "full", options, seed=seed, validate=True)
+    resumed = run_tiny(tmp_path, "killed", options, seed=None, validate=True,
+                       resume_from=str(killed / "epoch_1.pth"))
+    assert resumed.meta["seed"] == seed and resumed.cfg["seed"] == seed
     assert resumed.epoch == 2 and resumed.global_iter == full.global_iter == 4
+    assert _outputs(killed) == _outputs(full.work_dir) == {
+        "tiny.py": "file", "epoch_2.pth": "file", "latest.pth": "epoch_2.pth",
+        "best_top1_acc_epoch_1.pth": "file"}
     want = read_checkpoint(full.work_dir / "epoch_2.pth")
     got = read_checkpoint(killed / "epoch_2.pth")
     assert states_equal(want["state_dict"], got["state_dict"])
+    assert got["meta"]["hook_msgs"]["best_ckpt"] == str(killed / "best_top1_acc_epoch_1.pth")
     for p, q in zip(want["optimizer"]["state"].values(), got["optimizer"]["state"].values(), strict=True):
         assert torch.equal(p["momentum_buffer"], q["momentum_buffer"])
 

@@ -26,6 +26,8 @@ COMMANDS = {
     "init-config": ("stgcn.commands.init_config", "write a commented training config sized to your data"),
     "predict": ("stgcn.commands.predict", "predict action classes with a checkpoint (path, URL or zoo name)"),
     "zoo": ("stgcn.commands.zoo", "list the released checkpoints loadable by name"),
+    "extract-pose": ("stgcn.commands.extract_pose", "videos -> 2D poses -> annotation file (needs [video])"),
+    "demo": ("stgcn.commands.demo", "video with skeletons and predicted actions drawn (needs [video])"),
 }
 
 

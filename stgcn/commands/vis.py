@@ -3,12 +3,15 @@
 A .png/.pdf/.svg output is a grid of evenly spaced frames; .gif and .mp4 animate every frame. The title
 names the sample and its label; with `--checkpoint` the model's top-3 prediction is written under it
 (green when the top class is the label, red otherwise). ANN is an annotation file (plain list or split
-dict; `--split NAME` indexes within one split) or a packed directory. 2D keypoints are drawn in image
-coordinates, 3D joints projected from the front (`--azimuth/--elevation` turn the body).
+dict; `--split NAME` indexes within one split), a packed directory, a video (its poses found by MediaPipe,
+extra `[video]`, mapped onto `--layout`, default coco) or a pose file of another estimator (.npz/.json, as
+`stgcn extract-pose --backend file` reads). 2D keypoints are drawn in image coordinates, 3D joints
+projected from the front (`--azimuth/--elevation` turn the body).
 
   stgcn vis data/penn_action.pkl --split test --index 0 sample.gif
   stgcn vis data/nw_ucla.pkl --split xview_val --index 3 grid.png --class-names nw_ucla
   stgcn vis data/penn_action.pkl --split test --index 7 pred.gif --checkpoint work_dirs/penn/latest.pth
+  stgcn vis clip.mp4 clip_pose.gif --checkpoint work_dirs/penn/latest.pth
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from stgcn.errors import StgcnError, did_you_mean
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ann_file", help="annotation .pkl (plain list or split dict) or packed directory")
+    parser.add_argument("ann_file", help="annotation .pkl (plain list or split dict), packed directory, "
+                        "video (pose by MediaPipe, extra [video]) or pose file (.npz/.json)")
     parser.add_argument("out", help="output picture: .png/.pdf/.svg (frame grid) or .gif/.mp4 (animation)")
     parser.add_argument("--index", type=int, default=0, help="sample index (within --split if given)")
     parser.add_argument("--split", help="split name of a split-dict file (default: all samples)")
@@ -64,6 +68,36 @@ def load_sample(ann_file: str, index: int, split: str | None) -> dict:
     return sample
 
 
+def video_sample(path: str, layout: str) -> dict:
+    """The skeletons of a video (MediaPipe pose, extra [video]) or of a pose file (.npz/.json of another
+    estimator, see `stgcn extract-pose`), tracked and mapped onto ``layout``, as an unlabelled sample."""
+    from pathlib import Path
+
+    from stgcn.progress import Progress
+    from stgcn.video.extract import extract_video, to_sample
+    from stgcn.video.posefile import POSE_SUFFIXES, load_pose_file
+
+    if Path(path).suffix.lower() in POSE_SUFFIXES:
+        track = load_pose_file(path)
+    else:
+        from stgcn.video.backends import MediapipePose
+        from stgcn.video.io import count_frames
+
+        bar = Progress(total=count_frames(path), desc="pose")
+        track = extract_video(path, MediapipePose(), on_frame=bar.update)
+        bar.close()
+    sample = to_sample(track, layout, frame_dir=Path(path).stem, label=0, source=path)
+    del sample["label"]  # a video has no label
+    return sample
+
+
+def _is_video(path: str) -> bool:
+    from stgcn.video.io import VIDEO_SUFFIXES
+    from stgcn.video.posefile import POSE_SUFFIXES
+
+    return path.lower().endswith(VIDEO_SUFFIXES + POSE_SUFFIXES)
+
+
 def _name(index: int, names: list[str] | None) -> str:
     return f"{names[index]} ({index})" if names and 0 <= index < len(names) else f"class {index}"
 
@@ -102,7 +136,10 @@ def run(args: argparse.Namespace) -> int:
     out = check_output(args.out)
     if args.fps <= 0 or args.frames < 1:
         raise StgcnError(f"--fps {args.fps} / --frames {args.frames}: both must be positive")
-    sample = load_sample(args.ann_file, args.index, args.split)
+    if _is_video(args.ann_file):
+        sample = video_sample(args.ann_file, args.layout or "coco")
+    else:
+        sample = load_sample(args.ann_file, args.index, args.split)
     _, _, num_joints, channels = sample["keypoint"].shape
     layout = get_layout(args.layout or guess_layout(num_joints, channels, args.ann_file))
     if layout.num_node != num_joints:

@@ -79,3 +79,17 @@ def test_checkpoint_prediction_and_its_class_names(tmp_path):
     ann = write_ann(tmp_path / "s.pkl", [sample])
     assert main(["vis", ann, str(out), "--checkpoint", str(ckpt), "--frames", "2"]) == 0
     assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_pose_file_of_another_estimator(tmp_path):
+    import numpy as np
+
+    from stgcn.video.posefile import PoseTrack, save_npz
+
+    rng = np.random.default_rng(0)
+    keypoint = rng.uniform(50, 300, (5, 1, 17, 2)).astype(np.float32)  # [T, P, V, 2], COCO-17
+    track = PoseTrack("coco", (360, 480), keypoint, np.ones((5, 1, 17), np.float32))
+    save_npz(track, tmp_path / "clip.npz")
+    out = tmp_path / "clip.gif"
+    assert main(["vis", str(tmp_path / "clip.npz"), str(out)]) == 0
+    assert Image.open(out).n_frames == 5

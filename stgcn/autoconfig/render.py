@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stgcn.autoconfig.recipe import ALIGN_3D, STREAM_NAMES, STREAM_WEIGHTS, Recipe
+from stgcn.data.classes import BUILTIN
 
 
 def model_config(recipe: Recipe) -> dict:
@@ -110,7 +111,10 @@ def joint_config(recipe: Recipe, ann_file: str, out: Path, source_note: str, wit
     ckpt, warmup = recipe.interval, "linear" if recipe.warmup else None
     return "\n".join(head) + f"""
 CLIP_LEN = {recipe.clip_len}
-{_model_text(recipe)}
+{_model_text(recipe)}# Name the classes (label i is class_names[i]; checkpoints keep them): a built-in list
+# ({', '.join(BUILTIN)}), a list of strings or a label-map .txt file.
+# class_names = 'penn_action'
+
 dataset_type = 'PoseDataset'
 ann_file = {ann_file!r}
 train_pipeline = {train}

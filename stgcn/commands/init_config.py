@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--streams", default="j",
                         help="comma-separated streams: j (joint), b (bone), jm, bm (motion); default j")
     parser.add_argument("--step-seconds", type=float,
-                        help="seconds of one training step, instead of timing a few (e.g. from stgcn bench)")
+                        help="seconds of one training step instead of timing a few (e.g. the `time` "
+                        "of a .log.json)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing config files")
 
 

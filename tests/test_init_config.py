@@ -119,8 +119,8 @@ def test_schedule_fits_the_budget():
     epochs, warmup, interval, why = choose_schedule(step=0.5, num_train=1600, num_test=800, batch=16,
                                                     budget_min=20)
     # 100 steps x 0.5 s = 50 s an epoch, + a quarter of a 8.3 s test pass: 19 epochs fit 85% of 20 min;
-    # 18 = 6 x 3 keeps the most of them with 3 to 5 test passes ending on the last epoch
-    assert (epochs, warmup, interval) == (18, 2, 3)
+    # 18 = 3 x 6 keeps the most of them with 3 to 6 test passes ending on the last epoch
+    assert (epochs, warmup, interval) == (18, 2, 6)
     assert "take about" in why
     epochs, _, _, why = choose_schedule(step=10.0, num_train=1600, num_test=800, batch=16, budget_min=1)
     assert epochs == 1 and "shorter than one epoch" in why

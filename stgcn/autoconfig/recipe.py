@@ -100,8 +100,8 @@ def choose_schedule(step: float, num_train: int, num_test: int, batch: int,
     epoch_seconds = steps * step
     fit = int(budget_min * 60 * TIME_MARGIN // (epoch_seconds + eval_seconds / 4))
     epochs = min(max(fit, 1), MAX_EPOCHS)
-    # 3 to 5 test passes, the last one after the final epoch: the interval that keeps most epochs
-    intervals = range(max(1, epochs // 5), max(1, epochs // 3) + 1)
+    # 3 to 6 test passes, the last one after the final epoch: the interval that keeps most epochs
+    intervals = range(max(1, -(-epochs // 6)), max(1, epochs // 3) + 1)
     interval = max(intervals, key=lambda i: (epochs // i * i, -i))
     epochs = epochs // interval * interval
     warmup = min(3, max(1, round(epochs / 10))) if epochs > 1 else 0

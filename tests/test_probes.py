@@ -143,6 +143,22 @@ PROBES = [
           "is a file, not a folder"),
     Probe("test-deeply-nested-checkpoint", lambda tmp: ["test", _deep_checkpoint(tmp / "deep.pth"), "--eval",
                                                         "top_k_accuracy"], "nested more than"),
+    # pictures
+    Probe("vis-index-out-of-range", lambda tmp: ["vis", write_pickle(tmp / "a.pkl", [sample()]),
+                                                 str(tmp / "a.png"), "--index", "3"], "--index 3"),
+    Probe("vis-unknown-split", lambda tmp: ["vis", write_pickle(tmp / "a.pkl", {
+        "split": {"train": ["s0"]}, "annotations": [sample()]}), str(tmp / "a.png"), "--split", "tran"],
+        "did you mean 'train'"),
+    Probe("vis-bad-suffix", lambda tmp: ["vis", write_pickle(tmp / "a.pkl", [sample()]), str(tmp / "a.jpg")],
+          ".jpg"),
+    Probe("vis-unknown-layout-size", lambda tmp: ["vis", write_pickle(tmp / "a.pkl", [sample(
+        keypoint=np.zeros((1, 8, 13, 2), np.float32), keypoint_score=np.ones((1, 8, 13), np.float32))]),
+        str(tmp / "a.png")], "no built-in layout has 13 joints"),
+    Probe("plot-curve-text-log", lambda tmp: ["plot-curve", _write(tmp / "run.log", b"2026 - stgcn - INFO\n"),
+                                              "--keys", "loss", str(tmp / "c.png")], "run.log"),
+    Probe("plot-curve-unknown-key", lambda tmp: ["plot-curve", _write(
+        tmp / "r.log.json", b'{"mode": "train", "epoch": 1, "iter": 1, "loss": 1.0}\n'),
+        "--keys", "acc", str(tmp / "c.png")], "available: loss"),
     # inference
     Probe("predict-wrong-joint-count", lambda tmp: predict(tmp, [sample(
         keypoint=np.zeros((1, 8, 25, 2), np.float32), keypoint_score=np.ones((1, 8, 25), np.float32))]),

@@ -7,6 +7,10 @@ derives it as the mean of two named source joints (:data:`DERIVED`, e.g. OpenPos
 of the shoulders). A target joint with neither raises a one-line :class:`StgcnError`, as does a
 3D camera-space layout (``ntu-rgb+d``, ``nw-ucla``) fed with 2D image keypoints.
 
+``drop`` names target joints to blank (coordinates 0, score 0) whatever the source holds: a model trained
+on data without them (Penn Action has no eyes or ears, so its COCO-17 files hold zeros there) sees them
+absent as in training instead of values it never met.
+
 ``blazepose-33`` (MediaPipe Pose) is a source-only layout: no model graph exists for it, so it has no
 entry in :data:`stgcn.graph.LAYOUTS`.
 """
@@ -57,15 +61,16 @@ DEPTH_LAYOUTS = ("ntu-rgb+d", "ntu_edge", "nw-ucla")
 
 @dataclass(frozen=True)
 class JointMap:
-    """``parts[j]``: the source joint indices whose mean is target joint ``j``."""
+    """``parts[j]``: the source joint indices whose mean is target joint ``j``; ``drop``: blanked targets."""
 
     source: str
     target: str
     parts: tuple[tuple[int, ...], ...]
+    drop: tuple[int, ...] = ()
 
     @property
     def identity(self) -> bool:
-        return self.source == self.target
+        return self.source == self.target and not self.drop
 
 
 def _names(layout: object, role: str, other: object) -> tuple[str, ...]:
@@ -79,10 +84,17 @@ def _names(layout: object, role: str, other: object) -> tuple[str, ...]:
                      f"mappable layouts: {', '.join(valid)}")
 
 
-def joint_map(source: str, target: str) -> JointMap:
-    """The mapping that turns ``source``-layout keypoints into ``target``-layout keypoints."""
+def joint_map(source: str, target: str, drop: tuple[str, ...] = ()) -> JointMap:
+    """The mapping that turns ``source``-layout keypoints into ``target``-layout keypoints.
+
+    ``drop``: names of target joints to blank (coordinates and score 0).
+    """
     src = _names(source, "source", target)
     dst = _names(target, "target", source)
+    unknown = [name for name in drop if name not in dst]
+    if unknown:
+        raise StgcnError(f"joint {unknown[0]!r} to drop is not in layout {target!r}"
+                         f"{did_you_mean(unknown[0], dst)}; its joints: {', '.join(dst)}")
     index = {name: i for i, name in enumerate(src)}
     parts, missing = [], []
     for name in dst:
@@ -95,7 +107,12 @@ def joint_map(source: str, target: str) -> JointMap:
     if missing:
         raise StgcnError(f"layout {source!r} cannot feed layout {target!r}: it has no {', '.join(missing)}; "
                          f"use keypoints with those joints or a checkpoint trained on {source!r}")
-    return JointMap(source, target, tuple(parts))
+    return JointMap(source, target, tuple(parts), tuple(dst.index(name) for name in drop))
+
+
+def joint_names_arg(text: str | None) -> tuple[str, ...]:
+    """``"left_eye,right_eye"`` (a command-line value) -> ``('left_eye', 'right_eye')``; None -> ()."""
+    return tuple(name.strip() for name in (text or "").split(",") if name.strip())
 
 
 def map_keypoints(keypoint: np.ndarray, score: np.ndarray,
@@ -111,4 +128,6 @@ def map_keypoints(keypoint: np.ndarray, score: np.ndarray,
         return keypoint, score
     kp = np.stack([keypoint[..., list(p), :].mean(-2) for p in mapping.parts], axis=-2)
     sc = np.stack([score[..., list(p)].min(-1) for p in mapping.parts], axis=-1)
+    kp[..., list(mapping.drop), :] = 0
+    sc[..., list(mapping.drop)] = 0
     return kp.astype(keypoint.dtype), sc.astype(score.dtype)

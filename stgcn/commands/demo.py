@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-person", action="store_true", help="one label per tracked person")
     parser.add_argument("--poses", metavar="FILE", help="read poses from this .npz/.json pose file "
                                                         "instead of running MediaPipe")
+    parser.add_argument("--drop-joints", metavar="NAMES",
+                        help="comma-separated joints of the checkpoint's layout to feed as absent (0, "
+                             "score 0): joints its training data lacked, e.g. "
+                             "left_eye,right_eye,left_ear,right_ear for a Penn Action checkpoint")
     parser.add_argument("--out-json", metavar="F", help="also write every prediction as JSON")
     parser.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a video file")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
@@ -66,18 +70,20 @@ def run(args: argparse.Namespace) -> int:
     if Path(out).suffix.lower() not in (".mp4", ".avi"):
         raise StgcnError(f"{out}: the output video must end in .mp4 or .avi")
     from stgcn.inference import Recognizer
+    from stgcn.layouts_map import joint_names_arg
     from stgcn.video import demo
     from stgcn.video.backends import MediapipePose
     from stgcn.video.io import FrameSource
     from stgcn.video.posefile import load_pose_file
 
+    drop = joint_names_arg(args.drop_joints)
     track = load_pose_file(args.poses) if args.poses else None
     backend = None if track is not None else MediapipePose()
     recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config, device=args.device,
                                             label_map=args.label_map)
     start = time.perf_counter()
     if args.window is None:
-        result = demo.run_clip_demo(str(source_arg), out, recognizer, backend, track, args.per_person)
+        result = demo.run_clip_demo(str(source_arg), out, recognizer, backend, track, args.per_person, drop)
     else:
         from stgcn.inference.stream import StreamRecognizer
 
@@ -86,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                                   mode="per-person" if args.per_person else "group",
                                   img_shape=(source.height, source.width))
         result = demo.run_window_demo(source, out, stream, recognizer, backend, track, args.per_person,
-                                      args.max_frames)
+                                      args.max_frames, drop)
     if args.out_json:
         doc = {"video": str(source_arg), "window": args.window, "stride": args.stride,
                "per_person": args.per_person, "frames": result.frames_written,

@@ -5,9 +5,10 @@ are tracked, mapped onto `--layout` (default coco) and written as one sample of 
 (README "Your own data"): a plain list, or a split dict when the labels CSV has a split column.
 Labels come from a CSV (`video,label[,split]` rows; the label a class name or a 0-based index; the
 split e.g. train / val, rows without one go to split 'unassigned') or from each video's parent folder
-name; class names get indices in sorted order, or in the order of `--classes FILE` (one name per
-line), and are written beside OUT as OUT.classes.txt. Per-video poses are cached in OUT.poses/ (.npz
-pose files), so a rerun skips the videos already done; OUT itself is written atomically at the end.
+name; class names get indices in sorted order, or in the order of `--classes` (a label map with one
+name per line, or a built-in list such as penn_action), and are written beside OUT as OUT.classes.txt.
+Per-video poses are cached in OUT.poses/ (.npz pose files), so a rerun skips the videos already done;
+OUT itself is written atomically at the end.
 A video that fails is reported by name and skipped.
 """
 
@@ -23,6 +24,7 @@ from stgcn.data.safe_pickle import dump_pickle
 from stgcn.data.validate import validate_annotations
 from stgcn.errors import StgcnError
 from stgcn.fileio import write_atomic
+from stgcn.layouts_map import joint_names_arg
 from stgcn.progress import Progress
 from stgcn.video.backends import BACKENDS
 from stgcn.video.posefile import POSE_SUFFIXES, load_pose_file, save_npz
@@ -40,12 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "label: class name or 0-based index; split: e.g. train, val)")
     group.add_argument("--label-from-parent-dir", action="store_true",
                        help="the class of each video is the name of its folder")
-    parser.add_argument("--classes", metavar="FILE",
-                        help="class names one per line, index = line (default: sorted names found)")
+    parser.add_argument("--classes", metavar="FILE|NAME",
+                        help="class names: a label map .txt (one per line, index = line) or a built-in list "
+                             "(e.g. penn_action) (default: the names found, sorted)")
     parser.add_argument("--backend", choices=BACKENDS, default="mediapipe",
                         help="mediapipe: run MediaPipe Pose on videos; file: read .npz/.json pose files "
                              "(format in stgcn/video/posefile.py) (default mediapipe)")
     parser.add_argument("--layout", default="coco", help="joint layout to write (default coco)")
+    parser.add_argument("--drop-joints", metavar="NAMES",
+                        help="comma-separated joints of --layout to write as absent (0, score 0), e.g. "
+                             "left_eye,right_eye,left_ear,right_ear to match Penn Action's COCO files")
     parser.add_argument("--max-persons", type=int, default=2, help="most confident persons kept (default 2)")
     parser.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
     parser.add_argument("--overwrite", action="store_true",
@@ -67,13 +73,12 @@ def _find_inputs(root: Path, backend: str) -> list[Path]:
     return found
 
 
-def _read_classes(path: str | None) -> list[str] | None:
-    if path is None:
+def _read_classes(value: str | None) -> list[str] | None:
+    if value is None:
         return None
-    names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-    if not names:
-        raise StgcnError(f"{path}: --classes file is empty; write one class name per line")
-    return names
+    from stgcn.data.classes import resolve_class_names
+
+    return resolve_class_names(value, None, f"--classes {value}")
 
 
 def _labels_from_csv(path: str, root: Path,
@@ -216,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
         frame_dir = p.relative_to(base).with_suffix("").as_posix()
         try:
             track = load_pose_file(cache)
-            samples.append(to_sample(track, args.layout, frame_dir, labels[p], args.max_persons, str(p)))
+            samples.append(to_sample(track, args.layout, frame_dir, labels[p], args.max_persons, str(p),
+                                     joint_names_arg(args.drop_joints)))
             if splits:
                 split_dict.setdefault(splits.get(p, "unassigned"), []).append(frame_dir)
         except StgcnError as err:

@@ -135,23 +135,31 @@ def quantize_int8(fp32_onnx: bytes, calibration: list[np.ndarray]) -> bytes:
         return Path(int8).read_bytes()
 
 
-def calibration_inputs(cfg: dict, ann_file: str | os.PathLike, num_samples: int,
-                       split: str | None = None) -> list[np.ndarray]:
-    """The first ``num_samples`` samples of ``ann_file`` (its training split when it has splits)
-    through the config's test pipeline, each ``(1, C, T, V, M)`` float32."""
+def pipeline_inputs(cfg: dict, ann_file: str | os.PathLike, split: str | None,
+                    limit: int | None = None) -> tuple[list[np.ndarray], list[int]]:
+    """Samples of ``ann_file`` (``split`` when the file has splits) through the config's test pipeline:
+    ``(1, C, T, V, M)`` float32 inputs and their labels, at most ``limit``."""
     from stgcn.data import build_dataset
     from stgcn.data.dataset import SampleSpec
 
-    if num_samples < 1:
-        raise StgcnError(f"--calib-samples must be >= 1, got {num_samples}")
-    if split is None:
-        split = cfg["data"].get("train", {}).get("split")
     data_cfg = dict(type="PoseDataset", ann_file=str(ann_file), pipeline=cfg["data"]["test"]["pipeline"])
     if split is not None and _has_splits(ann_file):
         data_cfg["split"] = split
     dataset = build_dataset(data_cfg, test_mode=True, spec=SampleSpec.from_model_config(cfg["model"]))
-    count = min(num_samples, len(dataset))
-    return [dataset[i]["keypoint"].numpy()[None].astype(np.float32) for i in range(count)]
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    inputs = [dataset[i]["keypoint"].numpy()[None].astype(np.float32) for i in range(count)]
+    return inputs, dataset.labels[:count]
+
+
+def calibration_inputs(cfg: dict, ann_file: str | os.PathLike, num_samples: int,
+                       split: str | None = None) -> list[np.ndarray]:
+    """The first ``num_samples`` samples of ``ann_file`` (default: the config's training split when the
+    file has splits) through the config's test pipeline, each ``(1, C, T, V, M)`` float32."""
+    if num_samples < 1:
+        raise StgcnError(f"--calib-samples must be >= 1, got {num_samples}")
+    if split is None:
+        split = cfg["data"].get("train", {}).get("split")
+    return pipeline_inputs(cfg, ann_file, split, num_samples)[0]
 
 
 def _has_splits(ann_file: str | os.PathLike) -> bool:
@@ -180,17 +188,24 @@ def export(model: nn.Module, out: str | os.PathLike, fmt: str = "onnx", opset: i
     return write_atomic(out, data)
 
 
-def onnx_session(path_or_bytes: str | os.PathLike | bytes, threads: int | None = None):
-    """An onnxruntime CPU session for an exported model."""
+def onnx_session(path_or_bytes: str | os.PathLike | bytes, threads: int | None = None, spin: bool = False):
+    """An onnxruntime CPU session for an exported model.
+
+    ``spin=False`` makes idle worker threads sleep instead of spin-waiting, which on a shared or
+    oversubscribed CPU keeps them from taking the cores the busy threads need.
+    """
     require_onnx()
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     source = path_or_bytes if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 __all__ = ["export", "onnx_bytes", "torchscript_bytes", "quantize_int8", "calibration_inputs",
-           "onnx_session", "require_onnx"]
+           "pipeline_inputs", "onnx_session", "require_onnx"]

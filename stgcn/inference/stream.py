@@ -135,9 +135,11 @@ class StreamRecognizer:
     def _slot(self, pid: Hashable) -> int | None:
         """The slot tracking ``pid``; a newcomer takes a free, expired or least recently seen slot."""
         slot = self._slot_of.get(pid)
-        if slot is not None:
-            return slot
         now = self.frames_seen
+        if slot is not None:
+            if self._last[slot] <= now - self.window:  # back after a whole window away: a new track
+                self._first[slot] = now
+            return slot
         free = [i for i, owner in enumerate(self._ids) if owner is None or self._last[i] <= now - self.window]
         if free:
             slot = free[0]

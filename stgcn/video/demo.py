@@ -88,12 +88,12 @@ def _emitted(preds: list, per_person: bool) -> Iterator[tuple[int | None, object
         yield (pred.person_ids[0] if per_person else None), pred
 
 
-def _layout_of(recognizer, source_layout: str) -> tuple[str, JointMap]:
+def _layout_of(recognizer, source_layout: str, drop: tuple[str, ...]) -> tuple[str, JointMap]:
     layout = recognizer.layout
     if not isinstance(layout, str):
         raise StgcnError("checkpoint: its graph layout is a custom dict; the demo needs a named 2D layout "
                          "(e.g. coco) to map the poses onto")
-    return layout, joint_map(source_layout, layout)
+    return layout, joint_map(source_layout, layout, drop)
 
 
 def classify_clip(recognizer, rows: list[Detections], layout: str, img_shape: tuple[int, int],
@@ -114,10 +114,11 @@ def classify_clip(recognizer, rows: list[Detections], layout: str, img_shape: tu
 
 
 def run_clip_demo(video: str, out: str, recognizer, backend=None, track: PoseTrack | None = None,
-                  per_person: bool = False, progress: bool | None = None) -> DemoResult:
+                  per_person: bool = False, drop: tuple[str, ...] = (),
+                  progress: bool | None = None) -> DemoResult:
     """Whole-clip mode: pass 1 poses, one classification, pass 2 draws; returns the :class:`DemoResult`."""
     source = FrameSource(video)
-    layout, mapping = _layout_of(recognizer, backend.layout if backend is not None else track.layout)
+    layout, mapping = _layout_of(recognizer, backend.layout if backend is not None else track.layout, drop)
     result = DemoResult()
     bar = Progress(total=2 * source.frame_count or None, desc="demo frames", enabled=progress)
     rows = []
@@ -141,9 +142,9 @@ def run_clip_demo(video: str, out: str, recognizer, backend=None, track: PoseTra
 
 def run_window_demo(source: FrameSource, out: str, stream, recognizer, backend=None,
                     track: PoseTrack | None = None, per_person: bool = False, max_frames: int = 0,
-                    progress: bool | None = None) -> DemoResult:
+                    drop: tuple[str, ...] = (), progress: bool | None = None) -> DemoResult:
     """Sliding-window mode with ``stream`` (a StreamRecognizer); ends at ``max_frames`` or Ctrl-C."""
-    layout, mapping = _layout_of(recognizer, backend.layout if backend is not None else track.layout)
+    layout, mapping = _layout_of(recognizer, backend.layout if backend is not None else track.layout, drop)
     result, captions = DemoResult(), {}
     bar = Progress(total=source.frame_count or None, desc="demo frames", enabled=progress)
     num_joints = len(mapping.parts)

@@ -38,12 +38,14 @@ def select_persons(score: np.ndarray, max_persons: int) -> np.ndarray:
 
 
 def to_sample(track: PoseTrack, layout: str, frame_dir: str, label: int, max_persons: int = 2,
-              source: str = "") -> dict:
+              source: str = "", drop: tuple[str, ...] = ()) -> dict:
     """The annotation sample (README "Your own data") of ``track`` mapped onto ``layout``.
 
-    Keeps the ``max_persons`` most confident persons; ``keypoint [M, T, V, 2]``, ``keypoint_score [M, T, V]``.
+    Keeps the ``max_persons`` most confident persons; ``keypoint [M, T, V, 2]``, ``keypoint_score [M, T, V]``;
+    the joints named in ``drop`` are blanked (see :mod:`stgcn.layouts_map`).
     """
-    kp, score = map_keypoints(track.keypoint, track.keypoint_score, joint_map(track.layout, layout))
+    mapping = joint_map(track.layout, layout, drop)
+    kp, score = map_keypoints(track.keypoint, track.keypoint_score, mapping)
     persons = select_persons(score, max_persons)
     if len(persons) == 0:
         raise StgcnError(f"{source or frame_dir}: no person found in any of its {track.num_frames} frames")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,9 +11,12 @@ import pytest
 import torch
 
 import stgcn
+from stgcn.data import dump_pickle, make_synthetic
 from stgcn.errors import StgcnError
 from stgcn.inference import export as ex
+from stgcn.models.checkpoint import save_checkpoint
 from tests.conftest import shared_path
+from tests.engine.tiny import TINY_CONFIG
 from tests.models.helpers import model_cfg, randomize
 
 pytest.importorskip("onnxruntime")  # the [onnx] extra; CI installs it
@@ -103,3 +107,35 @@ def test_missing_onnxruntime_names_the_extra(monkeypatch):
     with pytest.raises(StgcnError, match=r'pip install "stgcn\[onnx\]"') as err:
         ex.require_onnx()
     assert "\n" not in str(err.value)
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    from stgcn.engine.config import load_config
+
+    config = tmp_path / "tiny.py"
+    config.write_text(TINY_CONFIG)
+    cfg = load_config(str(config))
+    model = stgcn.build_model(cfg["model"])
+    save_checkpoint(tmp_path / "tiny.pth", model, meta={"config_dict": cfg})
+    dump_pickle(make_synthetic(12, 4, "coco", min_frames=16, max_frames=20), tmp_path / "ann.pkl")
+    return tmp_path
+
+
+def stgcn_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stgcn.cli", "export", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
+
+
+def test_export_command_writes_onnx_and_int8_and_keeps_existing_files(tiny_checkpoint):
+    d = tiny_checkpoint
+    proc = stgcn_cli("tiny.pth", "m.onnx", cwd=d)
+    assert proc.returncode == 0, proc.stderr
+    assert "(N, 3, T, 17, 1)" in proc.stdout
+    session = ex.onnx_session(d / "m.onnx")
+    assert session.run(None, {"keypoint": np.zeros((2, 3, 9, 17, 1), np.float32)})[0].shape == (2, 4)
+    again = stgcn_cli("tiny.pth", "m.onnx", cwd=d)
+    assert again.returncode == 2 and "--overwrite" in again.stderr and len(again.stderr.splitlines()) == 1
+    proc = stgcn_cli("tiny.pth", "q.onnx", "--int8", "--calib", "ann.pkl", "--calib-samples", "3", cwd=d)
+    assert proc.returncode == 0, proc.stderr
+    assert "calibrated on 3 samples" in proc.stdout
+    bad = stgcn_cli("tiny.pth", "q2.onnx", "--int8", cwd=d)
+    assert bad.returncode == 2 and "--calib" in bad.stderr and not (d / "q2.onnx").exists()

@@ -85,6 +85,9 @@ def test_absent_frames_are_zero_and_absent_persons_are_dropped():
     for _ in range(4):  # a absent for a whole window
         out = stream.push(*frame(8.0), person_ids=["b"])
     assert [p.person_ids for p in out] == [("b",)]
+    stream.push(*frame(9.0, 2), person_ids=["a", "b"])  # a returns: a new track, no emission yet
+    out = stream.push(*frame(9.0, 2), person_ids=["a", "b"])
+    assert {p.person_ids: p.num_frames for p in out} == {("a",): 2, ("b",): 4}
 
 
 def test_memory_is_bounded_on_a_long_stream_with_many_persons():
@@ -137,3 +140,26 @@ def test_bad_frames_raise_one_line_errors(kp, score, match):
 def test_bad_settings_raise(kwargs):
     with pytest.raises(StgcnError, match="StreamRecognizer"):
         StreamRecognizer(RecordingRecognizer(), **kwargs)
+
+
+def test_emissions_equal_the_recognizer_on_the_same_window(tmp_path):
+    import stgcn
+    from stgcn.data import make_synthetic
+    from stgcn.engine.config import load_config
+    from stgcn.inference.api import Recognizer
+    from tests.engine.tiny import write_tiny_config
+
+    cfg = load_config(str(write_tiny_config(tmp_path)))
+    model = stgcn.build_model(cfg["model"])
+    rec = Recognizer(model, cfg)
+    sample = make_synthetic(1, 4, "coco", min_frames=30, max_frames=30)["annotations"][0]
+    kp, score = sample["keypoint"], sample["keypoint_score"]
+    stream = StreamRecognizer(rec, window=20, stride=5, min_frames=10, top_k=3)
+    emitted = []
+    for t in range(30):
+        emitted += stream.push(kp[:, t], score[:, t])
+    assert [p.frame_index for p in emitted] == [9, 14, 19, 24, 29]
+    want = rec.scores(dict(keypoint=kp[:, 10:], keypoint_score=score[:, 10:], total_frames=20))[0]
+    np.testing.assert_allclose(emitted[-1].scores, want, rtol=1e-6)
+    assert emitted[-1].num_frames == 20 and len(emitted[-1].top_k) == 3
+    assert emitted[-1].top_k[0][0] == int(want.argmax())

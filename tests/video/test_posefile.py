@@ -80,7 +80,10 @@ def test_a_split_column_makes_a_split_dict(tmp_path):
     (tmp_path / "labels.csv").write_text("a.json,run,train\nb,walk,val\nc.json,run\n")
     out = tmp_path / "ann.pkl"
     assert main(["extract-pose", str(src), str(out), "--backend", "file", "--labels",
-                 str(tmp_path / "labels.csv")]) == 0
+                 str(tmp_path / "labels.csv"), "--drop-joints", "left_ear,right_ear"]) == 0
     ann = load_pickle(out)
+    s = ann["annotations"][0]
+    assert (s["keypoint"][..., 3:5, :] == 0).all() and (s["keypoint_score"][..., 3:5] == 0).all()
+    assert (s["keypoint_score"][..., :3] > 0).all()
     assert ann["split"] == {"train": ["a"], "val": ["b"], "unassigned": ["c"]}
     assert [s["label"] for s in ann["annotations"]] == [0, 1, 0]

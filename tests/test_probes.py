@@ -141,6 +141,9 @@ PROBES = [
     Probe("test-out-is-a-folder", lambda tmp: _test(tmp, "--out", _folder(tmp / "r.pkl")), "is a folder"),
     Probe("test-out-under-a-file", lambda tmp: _test(tmp, "--out", _write(tmp / "f", b"") + "/r.pkl"),
           "is a file, not a folder"),
+    Probe("test-work-dir-under-a-file",
+          lambda tmp: _test(tmp, "--eval", "top_k_accuracy", "--work-dir", _write(tmp / "f", b"") + "/w"),
+          "is a file, not a folder"),
     Probe("test-deeply-nested-checkpoint", lambda tmp: ["test", _deep_checkpoint(tmp / "deep.pth"), "--eval",
                                                         "top_k_accuracy"], "nested more than"),
     # pictures

@@ -25,7 +25,7 @@ from stgcn.engine.config import check_plain, load_config, merge_cfg_options, par
 from stgcn.engine.dist import LAUNCHERS
 from stgcn.engine.metrics import METRICS
 from stgcn.errors import StgcnError
-from stgcn.fileio import OVERWRITE_HELP
+from stgcn.fileio import OVERWRITE_HELP, check_output_dir
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
 
@@ -103,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         raise StgcnError(f"--batch-size must be positive, got {args.batch_size}")
     if args.launcher != "none":
         os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    if args.work_dir:
+        check_output_dir(args.work_dir)  # before the model runs
     cfg, checkpoint = _config_and_checkpoint(args)
     eval_options = parse_cfg_options(args.eval_options or args.options)
     converted = cfg.get("converted_from") or {}
@@ -121,7 +123,6 @@ def run(args: argparse.Namespace) -> int:
         from stgcn.engine.logger import timestamp
         from stgcn.fileio import write_atomic
 
-        os.makedirs(args.work_dir, exist_ok=True)
         path = os.path.join(args.work_dir, f"{timestamp()}.json")
         write_atomic(path, json.dumps({k: float(v) for k, v in results.items()}, indent=1).encode("utf-8"))
         print(f"metrics written to {path}")

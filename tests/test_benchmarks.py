@@ -40,3 +40,33 @@ def test_bench_data_compares_loader_and_model():
 def test_bench_pack_measures_both_storages():
     out = run_script("bench_pack.py", "--samples", "120", "--workers", "1", "--batch", "8")
     assert "1 workers: sum of private dirty (MiB)" in out and "n/a" not in out
+
+
+def tiny_checkpoint(tmp_path: Path) -> tuple[str, str]:
+    """A checkpoint of the tiny synthetic config (random weights) and a synthetic annotation file."""
+    import stgcn
+    from stgcn.data import dump_pickle, make_synthetic
+    from stgcn.engine.config import load_config
+    from stgcn.models.checkpoint import save_checkpoint
+    from tests.engine.tiny import write_tiny_config
+
+    cfg = load_config(str(write_tiny_config(tmp_path)))
+    save_checkpoint(tmp_path / "m.pth", stgcn.build_model(cfg["model"]), meta={"config_dict": cfg})
+    dump_pickle(make_synthetic(6, 4, "coco", min_frames=20, max_frames=30), tmp_path / "a.pkl")
+    return str(tmp_path / "m.pth"), str(tmp_path / "a.pkl")
+
+
+def test_bench_inference_times_every_back_end(tmp_path):
+    checkpoint, ann = tiny_checkpoint(tmp_path)
+    out = run_script("bench_inference.py", "--frames", "8", "--repeats", "1", "--threads", "1",
+                     "--skip-two-persons", "--checkpoint", checkpoint, "--ann", ann, "--calib-samples", "2")
+    for name in ("eager fp32", "fused bf16", "onnxruntime fp32", "onnxruntime int8", "ms per emission",
+                 "max relative logit difference"):
+        assert name in out
+
+
+def test_stream_accuracy_prints_a_row_per_window(tmp_path):
+    checkpoint, ann = tiny_checkpoint(tmp_path)
+    out = run_script("stream_accuracy.py", checkpoint, "--ann", ann, "--split", "val", "--windows", "16",
+                     "all", "--timed-clips", "1", "--threads", "1")
+    assert "| 16 |" in out and "| all |" in out

@@ -2,7 +2,12 @@
 ones (--resume [auto|CKPT], --no-validate, --auto-scale-lr, --diff-rank-seed), plus --load-from, --device
 and --amp. 1.x configs validate every `train_cfg.val_interval` epochs unless --no-validate.
 Writes work_dir/{epoch_N,latest,best_top1_acc_epoch_N}.pth, the
-{timestamp}.log and .log.json logs and the resolved config."""
+{timestamp}.log and .log.json logs and the resolved config.
+
+--resume-from continues the weights, optimizer, epoch, seed (unless --seed is given) and best score, so
+the work dir ends as an uninterrupted run's would. While a training writes into a work dir, a second one
+there is refused (the lock file .stgcn.lock holds the owner's pid; a dead owner's lock is taken over).
+Errors are one line (exit 2); Ctrl-C stops with one line (exit 130)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ import os
 import warnings
 from pathlib import Path
 
-from stgcn.commands import tool_main
 from stgcn.engine.config import load_config, parse_cfg_options
 from stgcn.engine.dist import LAUNCHERS
 from stgcn.errors import StgcnError
@@ -20,7 +24,9 @@ from stgcn.errors import StgcnError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="train config file path")
     parser.add_argument("--work-dir", help="the dir to save logs and models (default: the config's "
-                                           "work_dir, else ./work_dirs/<config name>)")
+                                           "work_dir, else ./work_dirs/<config name>); its checkpoints are "
+                                           "replaced as training reaches them, and a second training in "
+                                           "the same dir is refused while the first runs")
     parser.add_argument("--resume-from", help="checkpoint to resume from (weights, optimizer, epoch)")
     parser.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",
                         help="1.x: resume from CKPT, or (no value) from the work dir's latest checkpoint")
@@ -110,5 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of tools/train.py."""
-    return tool_main("Train an ST-GCN skeleton action recognizer", add_arguments, run, argv)
+    """Entry point of tools/train.py (the same error handling as `stgcn train`)."""
+    from stgcn.cli import run_command
+
+    return run_command("train", argv, prog="tools/train.py")

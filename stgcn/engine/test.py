@@ -21,13 +21,15 @@ import torch
 from torch import nn
 
 from stgcn.engine import dist as dist_utils
+from stgcn.engine.config import check_plain
 from stgcn.engine.config_1x import average_clips
-from stgcn.engine.loader import build_data, build_eval_loader, loader_settings
+from stgcn.engine.loader import build_data, build_eval_loader, check_data_keys, loader_settings
 from stgcn.engine.metrics import confusion_matrix, eval_topk, evaluate, per_class_accuracy
 from stgcn.engine.runtime import autocast, resolve_amp
 from stgcn.errors import StgcnError
-from stgcn.fileio import write_atomic
+from stgcn.fileio import check_output_path, write_atomic
 from stgcn.progress import Progress
+from stgcn.viz.confusion import is_picture, plot_confusion
 
 RESULT_SUFFIXES = (".pkl", ".pickle", ".json")
 
@@ -105,6 +107,7 @@ class TestOptions:
     batch_size: int | None = None
     confusion_matrix: str | None = None
     per_class: bool = False
+    overwrite: bool = False
 
 
 def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.Module:
@@ -113,9 +116,11 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
     from stgcn import build_model
     from stgcn.models.checkpoint import load_checkpoint, read_checkpoint
 
-    saved = (read_checkpoint(checkpoint).get("meta") or {}).get("config_dict")
+    meta = read_checkpoint(checkpoint).get("meta")
+    saved = meta.get("config_dict") if isinstance(meta, dict) else None
     diff = []
     if isinstance(saved, dict) and "model" in saved:
+        check_plain(saved["model"], "meta.config_dict.model", checkpoint)
         diff = model_config_diff(saved["model"], cfg["model"])
     note = f"the checkpoint was trained with a different model config ({', '.join(diff[:5])})" if diff else ""
     model = build_model(cfg["model"])
@@ -125,7 +130,18 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
         raise StgcnError(f"{exc}; {note}" if note else str(exc)) from None
     if note:
         logger.warning(f"{checkpoint}: {note}; the weights loaded, check the config")
+    warn_non_finite(model, checkpoint, logger)
     return model.eval()
+
+
+def warn_non_finite(model: nn.Module, checkpoint: str, logger: logging.Logger) -> list[str]:
+    """One warning line naming the first tensor that holds NaN/inf (the scores would mean nothing)."""
+    bad = [name for name, t in model.state_dict().items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        logger.warning(f"{checkpoint}: {len(bad)} weight tensors hold NaN/inf values (first: {bad[0]}); "
+                       "the scores below are not meaningful; use an earlier checkpoint")
+    return bad
 
 
 def model_config_diff(a, b, prefix: str = "model") -> list[str]:
@@ -141,8 +157,9 @@ def model_config_diff(a, b, prefix: str = "model") -> list[str]:
     return [] if a == b else [prefix]
 
 
-def report_classes(results: list, labels: list[int], num_classes: int, opts: TestOptions) -> None:
-    """`--per-class` table and `--confusion-matrix [CSV]` (rows = true class, columns = prediction)."""
+def report_classes(results: list, labels: list[int], num_classes: int, opts: TestOptions,
+                   class_names: object = None) -> None:
+    """`--per-class` table and `--confusion-matrix [CSV|PNG]` (rows = true class, columns = prediction)."""
     pred = np.argmax(np.stack(results), axis=1)
     if opts.per_class:
         acc, count = per_class_accuracy(np.stack(results), labels, num_classes)
@@ -155,6 +172,8 @@ def report_classes(results: list, labels: list[int], num_classes: int, opts: Tes
         if opts.confusion_matrix == "-":
             print("confusion matrix (rows = true class, columns = predicted class):")
             print(text, end="")
+        elif is_picture(opts.confusion_matrix):
+            print(f"confusion matrix drawn in {plot_confusion(matrix, opts.confusion_matrix, class_names)}")
         else:
             write_atomic(opts.confusion_matrix, text.encode("utf-8"))
             print(f"confusion matrix written to {opts.confusion_matrix}")
@@ -166,7 +185,14 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
         raise StgcnError("test needs --out result.pkl and/or --eval top_k_accuracy; give at least one")
     if opts.out and Path(opts.out).suffix not in RESULT_SUFFIXES:
         raise StgcnError(f"--out {opts.out}: unsupported suffix; use one of {', '.join(RESULT_SUFFIXES)}")
+    if opts.out:
+        check_output_path(opts.out, opts.overwrite)
+    if opts.dump:
+        check_output_path(opts.dump, opts.overwrite, flag="--dump")
+    if opts.confusion_matrix not in (None, "-"):
+        check_output_path(opts.confusion_matrix, opts.overwrite, flag="--confusion-matrix")
     topk = eval_topk(opts.eval_options)
+    check_data_keys(cfg.get("data") or {}, "config")
     backend = (cfg.get("dist_params") or {}).get("backend")
     info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
     device = dist_utils.resolve_device(opts.device, info.local_rank)
@@ -181,6 +207,7 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
     model = model.to(device)
     loader, indices = build_eval_loader(dataset, loader_settings(cfg["data"], "test"), info, device,
                                         opts.batch_size)
+    logger.info(f"Testing {len(dataset)} samples of data.test")
     results = inference(model, loader, indices, len(dataset), device, amp, desc="test",
                         show_progress=None if info.is_main else False, average_clips=average_clips(cfg))
     metrics: OrderedDict = OrderedDict()
@@ -196,6 +223,6 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
             for name, value in metrics.items():
                 print(f"{name}: {value:.04f}")
         if opts.per_class or opts.confusion_matrix is not None:
-            report_classes(results, dataset.labels, num_classes, opts)
+            report_classes(results, dataset.labels, num_classes, opts, cfg.get("class_names"))
     dist_utils.barrier()
     return metrics

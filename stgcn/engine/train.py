@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from stgcn.data.classes import resolve_class_names
 from stgcn.engine import dist as dist_utils
 from stgcn.engine import optim
 from stgcn.engine.config import config_to_text, dump_config
@@ -40,6 +41,7 @@ from stgcn.engine.loader import (
     build_eval_loader,
     build_train_loader,
     check_data_keys,
+    check_model_sizes,
     derive_seed,
     loader_settings,
     set_random_seed,
@@ -55,7 +57,7 @@ from stgcn.engine.logger import (
     timestamp,
 )
 from stgcn.engine.metrics import EvalSettings, evaluate, parse_evaluation
-from stgcn.engine.runtime import autocast, configure_cpu_runtime, resolve_amp
+from stgcn.engine.runtime import autocast, configure_cpu_runtime, grad_scaler, resolve_amp
 from stgcn.engine.test import dump_results, inference
 from stgcn.engine.workdir import (
     CheckpointSettings,
@@ -220,8 +222,9 @@ def validate(run: Run, dataset, settings: EvalSettings) -> None:
             greater = settings.rule != "less" if settings.rule else "loss" not in key
             hook_msgs = run.meta["hook_msgs"]
             if is_better(metrics[key], hook_msgs.get("best_score"), greater):
-                if hook_msgs.get("best_ckpt"):
-                    Path(hook_msgs["best_ckpt"]).unlink(missing_ok=True)
+                old = Path(hook_msgs.get("best_ckpt") or "")
+                if old.name and old.parent.resolve() == run.work_dir.resolve():  # never another run's file
+                    old.unlink(missing_ok=True)
                 name = f"best_{key}_epoch_{run.epoch}.pth"
                 hook_msgs.update(best_score=float(metrics[key]), best_ckpt=str(run.work_dir / name))
                 save_checkpoint(run.work_dir / name, run.raw_model, run.optimizer, _meta(run))
@@ -305,6 +308,10 @@ def check_runtime_keys(cfg: dict, source: str) -> list[str]:
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise StgcnError(f"{source}: seed must be a non-negative int, got {seed!r}")
     check_data_keys(cfg["data"], source)
+    check_model_sizes(cfg["model"], source)
+    optim.check_optimizer_config(cfg["optimizer"])
+    optim.build_lr_schedule(cfg.get("lr_config") or {"policy": "fixed"}, cfg["total_epochs"], 1)
+    optim.build_grad_clip(cfg.get("optimizer_config"))
     notes = []
     if cfg.get("workflow", [("train", 1)]) not in ([("train", 1)], [["train", 1]]):
         notes.append("workflow entries other than ('train', 1) are ignored; use --validate to evaluate")
@@ -328,26 +335,6 @@ def _seeds(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo) -> tuple[in
     if seed is None:
         seed = dist_utils.broadcast_object(int(np.random.randint(2**31)))
     return seed, seed + info.rank if opts.diff_seed else seed
-
-
-def _wrap(raw_model: nn.Module, info: dist_utils.DistInfo, device: torch.device, cfg: dict) -> nn.Module:
-    if not info.distributed:
-        return raw_model
-    # 1x1 conv gradients come back channels-last: the same memory order as the parameter, only the
-    # strides of the size-1 dims differ, so DDP's layout warning does not apply
-    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-    return nn.parallel.DistributedDataParallel(
-        raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
-        find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
-
-
-def _grad_scaler(amp: torch.dtype | None, fp16_cfg: dict | None) -> torch.amp.GradScaler | None:
-    """fp16 needs loss scaling (dynamic, or starting from `fp16 = dict(loss_scale=512.)`); bf16 does not."""
-    if amp != torch.float16:
-        return None
-    loss_scale = (fp16_cfg or {}).get("loss_scale", "dynamic")
-    scale = float(loss_scale) if isinstance(loss_scale, (int, float)) else 2.0**16
-    return torch.amp.GradScaler("cuda", init_scale=scale)
 
 
 def _start_logs(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, notes: list[str]):
@@ -393,12 +380,16 @@ def _build_run(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, device:
     meta = {"env_info": env, "seed": rank_seed, "config_name": Path(opts.config_path).name,
             "work_dir": work_dir.name, "hook_msgs": {}, "stgcn_version": stgcn_version(),
             "config": config_to_text(cfg), "config_dict": cfg}
+    if cfg.get("class_names") is not None:  # so that a checkpoint alone names its classes
+        meta["class_names"] = resolve_class_names(cfg["class_names"], raw_model.cls_head.num_classes,
+                                                  f"{opts.config_path}: class_names")
     run_log = RunLog(logger, work_dir / f"{stamp}.log.json", info.rank,
                      work_dir / "tf_logs" if tensorboard else None)
+    model = dist_utils.wrap_model(raw_model, info, device, cfg)
     run = Run(cfg=cfg, opts=opts, info=info, device=device, work_dir=work_dir, logger=logger, log=run_log,
-              model=_wrap(raw_model, info, device, cfg), raw_model=raw_model, optimizer=optimizer,
+              model=model, raw_model=raw_model, optimizer=optimizer,
               schedule=schedule, grad_clip=optim.build_grad_clip(cfg.get("optimizer_config")), amp=amp,
-              scaler=_grad_scaler(amp, cfg.get("fp16")), meta=meta, max_epochs=cfg["total_epochs"],
+              scaler=grad_scaler(amp, cfg.get("fp16")), meta=meta, max_epochs=cfg["total_epochs"],
               log_interval=log_interval)
     if cfg.get("resume_from"):
         _load_weights(run, cfg["resume_from"], resume=True)

@@ -12,6 +12,9 @@ the same call, ``(N, C, T, V, M) -> logits``, equal to ``model.eval()`` up to fl
 * each block's edge importance is multiplied into ``A`` and the adjacency is stored pre-arranged
   for the aggregation matmul.
 
+Models with ST-GCN++ blocks or per-person data BatchNorm (mmaction2 1.x options, see
+``stgcn.models.stgcnpp``) are refused with a one-line error: they run unfused.
+
 Weights are buffers (``.to(device)`` moves them, nothing needs gradients). In eager mode a padded
 person's features are reused instead of recomputed (``stgcn.models.persons``); under
 ``torch.jit.trace`` / ``torch.jit.script``, ``torch.compile`` and export the forward runs every person

@@ -11,6 +11,8 @@ operation, laid out for speed: activations and conv weights stay in channels-las
   permute or ``.contiguous()`` copy,
 * the 9x1 temporal convolutions and BatchNorms run on oneDNN/cuDNN's channels-last kernels.
 
+The backbone class :class:`GCNBackbone` also serves the mmaction2 1.x / PYSKL ``STGCN``
+(``stgcn.models.stgcnpp`` builds it; ``stgcn.models.remap`` renames 1.x weights to these names).
 benchmarks/README.md has the measurements behind each choice; ``stgcn.models.fuse`` is the
 BN-folded inference path, and in eval mode without autograd ``SkeletonGCN`` does not recompute
 padded persons (``stgcn.models.persons``).
@@ -170,7 +172,7 @@ class GCNBackbone(nn.Module):
         if shared_graph:
             self.register_buffer("A", torch.tensor(graph.A, dtype=torch.float32))
         else:
-            self.A = None
+            self.register_buffer("A", None)
         v = graph.num_node
         width = {"VC": in_channels * v, "MVC": num_person * in_channels * v}.get(data_bn_type)
         self.data_bn = BatchNorm1d(width) if width else nn.Identity()

@@ -253,3 +253,14 @@ def test_1x_graph_modes_and_custom_layout():
     custom = Graph1x(dict(num_node=3, inward=[(1, 0), (2, 1)], center=0), "spatial").A
     assert custom.shape == (3, 3, 3) and custom[1, 0, 1] == 1.0 and custom[2, 1, 0] == 1.0
     assert Graph1x("nturgb+d", "stgcn_spatial").A.shape == (3, 25, 25)
+
+
+def test_backbone_pretrained_from_a_1x_file(tmp_path):
+    d = oracle("stgcnpp_3d_ntu")
+    torch.save({"state_dict": d["state_dict"]}, tmp_path / "pp.pth")
+    cfg = d["model_cfg"]
+    model = stgcn.build_model({**cfg, "backbone": {**cfg["backbone"], "pretrained": str(tmp_path / "pp.pth")},
+                               "cls_head": {**cfg["cls_head"], "num_classes": 7}})
+    assert torch.equal(model.backbone.st_gcn_networks[4].tcn.branches[1][3].conv.weight,
+                       d["state_dict"]["backbone.gcn.4.tcn.branches.1.3.conv.weight"])
+    assert model.cls_head.fc.weight.shape == (7, 256)

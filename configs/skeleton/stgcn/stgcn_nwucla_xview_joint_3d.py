@@ -35,6 +35,7 @@ model = dict(
     train_cfg=None,
     test_cfg=None)
 
+class_names = 'nw_ucla'  # label i is class_names[i] (stgcn.data.classes)
 dataset_type = 'PoseDataset'
 ann_file = 'data/nw_ucla.pkl'
 train_pipeline = [

@@ -33,6 +33,7 @@ model = dict(
     train_cfg=None,
     test_cfg=None)
 
+class_names = 'penn_action'  # label i is class_names[i] (stgcn.data.classes)
 dataset_type = 'PoseDataset'
 ann_file = 'data/penn_action.pkl'
 train_pipeline = [

@@ -1,0 +1,190 @@
+"""Batch-1 inference back ends against each other, interleaved in one process, plus one streaming emission.
+
+Times eager fp32 (the baseline), the BN-folded model (``stgcn.models.fuse``), the folded model under
+bf16 autocast, onnxruntime fp32 and onnxruntime int8 (static, from ``stgcn export --int8``) on one clip
+with one real person (a ``num_person=1`` model, the Penn Action config) and two real persons (the NTU
+2D config, ``num_person=2``), at each ``--frames``. Prints the median milliseconds and the speed-up
+over eager fp32 and over the folded model. Then times one ``StreamRecognizer`` emission (window 64,
+one person), which runs the config's test pipeline and the folded model.
+
+With ``--checkpoint`` the one-person model is that checkpoint (its config); with ``--ann`` too, int8 is
+calibrated on the training split and top-1 of eager, onnxruntime fp32 and int8 is measured on the test
+split.
+
+    python benchmarks/bench_inference.py
+    python benchmarks/bench_inference.py --checkpoint work_dirs/penn/latest.pth --ann data/penn_action.pkl
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench_model.py
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stgcn import build_model  # noqa: E402
+from stgcn.engine.config import load_config  # noqa: E402
+from stgcn.inference import export as ex  # noqa: E402
+from stgcn.inference.api import Recognizer  # noqa: E402
+from stgcn.inference.stream import StreamRecognizer  # noqa: E402
+from stgcn.models.fuse import fuse_conv_bn  # noqa: E402
+
+CONFIGS = ROOT / "configs" / "skeleton" / "stgcn"
+ONE_PERSON = CONFIGS / "stgcn_penn_action_joint_2d.py"
+TWO_PERSONS = CONFIGS / "stgcn_80e_ntu60_xsub_keypoint.py"
+
+
+def load_model(config: Path | None, checkpoint: str | None) -> tuple[torch.nn.Module, dict]:
+    if checkpoint:
+        rec = Recognizer.from_checkpoint(checkpoint, config=str(config) if config else None)
+        return rec.model, rec.cfg
+    cfg = load_config(str(config))
+    torch.manual_seed(0)
+    return build_model(cfg["model"]).eval(), cfg
+
+
+def backends(model: torch.nn.Module, calibration: list[np.ndarray], threads: int) -> dict:
+    """name -> callable(x tensor) for every back end of one model."""
+    fused = fuse_conv_bn(model)
+    fp32 = ex.onnx_bytes(model)
+    ort32 = ex.onnx_session(fp32, threads)
+    ort8 = ex.onnx_session(ex.quantize_int8(fp32, calibration), threads)
+
+    def bf16(x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fused(x)
+
+    return {"eager fp32": model, "fused fp32": fused, "fused bf16": bf16,
+            "onnxruntime fp32": lambda x: ort32.run(None, {"keypoint": x.numpy()}),
+            "onnxruntime int8": lambda x: ort8.run(None, {"keypoint": x.numpy()})}
+
+
+def time_interleaved(fns: dict, x: torch.Tensor, repeats: int) -> dict:
+    """Median seconds of each callable, one call of each per round (machine load hits all alike)."""
+    times = {name: [] for name in fns}
+    with torch.inference_mode():
+        for fn in fns.values():
+            fn(x)  # warm-up
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                start = time.perf_counter()
+                fn(x)
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def speed_table(model, persons: int, frames: list[int], calibration, args) -> None:
+    c, v, m = model.backbone.in_channels, model.backbone.num_node, model.cls_head.num_person
+    fns = backends(model, calibration, args.threads)
+    for t in frames:
+        x = torch.randn(1, c, t, v, m, generator=torch.Generator().manual_seed(t))
+        med = time_interleaved(fns, x, args.repeats)
+        base, fused = med["eager fp32"], med["fused fp32"]
+        for name, sec in med.items():
+            print(f"| B1 T{t} {persons}p (M={m}) | {name} | {sec * 1e3:.1f} | {base / sec:.2f}x | "
+                  f"{fused / sec:.2f}x |", flush=True)
+
+
+def stream_emission(model, cfg: dict, repeats: int) -> tuple[float, float]:
+    """Median ms of one emission (window 64, one person) and of a push that does not emit."""
+    rec = Recognizer(model, cfg)
+    stream = StreamRecognizer(rec, window=64, stride=10**9, min_frames=64)
+    rng = np.random.default_rng(0)
+    scored = rec.layout not in ("ntu-rgb+d", "nw-ucla")  # 2D layouts carry a score channel
+    c = rec.in_channels - 1 if scored else rec.in_channels
+    pushes = []
+    for _ in range(64 + repeats):
+        kp = rng.uniform(100, 400, (1, rec.num_joints, c)).astype(np.float32)
+        start = time.perf_counter()
+        stream.push(kp, np.ones((1, rec.num_joints), np.float32) if scored else None)
+        pushes.append(time.perf_counter() - start)
+    stream.emit()  # warm-up
+    emits = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        stream.emit()
+        emits.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(emits), 1e3 * statistics.median(pushes[1:])
+
+
+def accuracy(model, cfg: dict, ann: str, calib_samples: int, threads: int) -> None:
+    """Top-1 on the test split: eager fp32, onnxruntime fp32, int8 calibrated on the training split;
+    and the largest logit difference to eager, relative to each clip's largest logit."""
+    calib = ex.calibration_inputs(cfg, ann, calib_samples)
+    test, labels = ex.pipeline_inputs(cfg, ann, cfg["data"]["test"].get("split"))
+    fp32 = ex.onnx_bytes(model)
+    sessions = {"onnxruntime fp32": ex.onnx_session(fp32, threads),
+                "onnxruntime int8": ex.onnx_session(ex.quantize_int8(fp32, calib), threads)}
+    batches = np.array_split(np.concatenate(test), max(1, len(test) // 32))
+    with torch.inference_mode():
+        logits = {"eager fp32": np.concatenate([model(torch.from_numpy(b)).numpy() for b in batches])}
+    for name, session in sessions.items():
+        logits[name] = np.concatenate([session.run(None, {"keypoint": b})[0] for b in batches])
+    print(f"\ntop-1 on {ann} split {cfg['data']['test'].get('split')} ({len(test)} clips; int8 calibrated "
+          f"on {len(calib)} training clips)")
+    base = logits["eager fp32"]
+    for name, out in logits.items():
+        top1 = 100 * float((out.argmax(1) == np.array(labels)).mean())
+        agree = 100 * float((out.argmax(1) == base.argmax(1)).mean())
+        rel = float((np.abs(out - base).max(1) / np.abs(base).max(1)).max())
+        print(f"  {name:<17} top-1 {top1:6.2f}  same class as eager {agree:6.2f}%  "
+              f"max relative logit difference {rel:.1e}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, nargs="+", default=[64, 300], help="clip lengths T")
+    parser.add_argument("--repeats", type=int, default=10, help="timed rounds (median)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch and onnxruntime)")
+    parser.add_argument("--checkpoint", help="one-person model from this checkpoint (default: random "
+                        "weights of the Penn Action config)")
+    parser.add_argument("--config", type=Path, default=None, help="config for --checkpoint")
+    parser.add_argument("--ann", help="with --checkpoint: annotation file for int8 calibration and top-1")
+    parser.add_argument("--calib-samples", type=int, default=64, help="int8 calibration clips (default 64)")
+    parser.add_argument("--skip-two-persons", action="store_true", help="only the one-person model")
+    parser.add_argument("--accuracy-only", action="store_true", help="with --checkpoint --ann: no timing")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+          f"{os.getloadavg()[0]:.1f} at start")
+    model1, cfg1 = load_model(args.config or (None if args.checkpoint else ONE_PERSON), args.checkpoint)
+    if args.accuracy_only:
+        if not (args.checkpoint and args.ann):
+            parser.error("--accuracy-only needs --checkpoint and --ann")
+        accuracy(model1, cfg1, args.ann, args.calib_samples, args.threads)
+        return 0
+    print("| case | back end | ms | vs eager fp32 | vs fused fp32 |\n|---|---|---|---|---|")
+    gen = np.random.default_rng(0)
+
+    def random_calibration(model):
+        b = model.backbone
+        shape = (1, b.in_channels, 64, b.num_node, model.cls_head.num_person)
+        return [gen.standard_normal(shape).astype(np.float32) for _ in range(8)]
+
+    calib1 = ex.calibration_inputs(cfg1, args.ann, args.calib_samples) if args.ann else \
+        random_calibration(model1)
+    speed_table(model1, 1, args.frames, calib1, args)
+    if not args.skip_two_persons:
+        model2, _ = load_model(TWO_PERSONS, None)
+        speed_table(model2, 2, args.frames, random_calibration(model2), args)
+    emit_ms, push_ms = stream_emission(model1, cfg1, args.repeats)
+    print(f"\nstreaming, window 64, one person: {emit_ms:.1f} ms per emission, {push_ms:.3f} ms per push "
+          f"without emission; load average {os.getloadavg()[0]:.1f} at the end")
+    if args.checkpoint and args.ann:
+        accuracy(model1, cfg1, args.ann, args.calib_samples, args.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

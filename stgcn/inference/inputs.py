@@ -1,0 +1,89 @@
+"""What `stgcn predict` reads: annotation files, packed directories and bare keypoint arrays.
+
+* ``.pkl``: an annotation file, a plain list of samples or a ``{'split', 'annotations'}`` dict (pick the
+  part with ``split``);
+* a directory written by ``stgcn pack`` (its splits work the same way);
+* ``.npy``: one keypoint array ``[M, T, V, C]`` or ``[T, V, C]`` (one person), coordinates as the model's
+  training data had them (pixels for 2D, metres for 3D); no scores;
+* ``.npz``: ``keypoint`` as above, optional ``keypoint_score`` ``[M, T, V]`` (or ``[T, V]``) and
+  ``img_shape`` ``(height, width)`` for 2D pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from stgcn.data.packed import PackedAnnotations, is_packed_dir, unpack_layout
+from stgcn.data.safe_pickle import load_pickle
+from stgcn.errors import StgcnError, did_you_mean
+
+NPZ_KEYS = ("keypoint", "keypoint_score", "img_shape")
+
+
+def _select(records, splits: dict | None, split: str | None, source: str) -> list:
+    if split is None:
+        if splits is not None:
+            raise StgcnError(f"{source}: the file has splits {', '.join(sorted(splits))}; pick one with "
+                             "--split NAME")
+        return [records[i] for i in range(len(records))]
+    if splits is None:
+        raise StgcnError(f"{source}: --split {split} given but the file has no splits; drop --split")
+    if split not in splits:
+        raise StgcnError(f"{source}: no split {split!r}{did_you_mean(split, splits)}; available: "
+                         f"{', '.join(sorted(splits))}")
+    wanted = set(splits[split])
+    out = []
+    for i in range(len(records)):
+        item = records[i]
+        if isinstance(item, dict) and item.get("filename", item.get("frame_dir")) in wanted:
+            out.append(item)
+    return out
+
+
+def _from_array(path: Path) -> list[dict]:
+    try:
+        if path.suffix == ".npy":
+            arrays = {"keypoint": np.load(path, allow_pickle=False)}
+        else:
+            with np.load(path, allow_pickle=False) as npz:
+                unknown = [k for k in npz.files if k not in NPZ_KEYS]
+                if "keypoint" not in npz.files or unknown:
+                    raise StgcnError(f"{path}: an .npz needs 'keypoint' and may hold "
+                                     f"{', '.join(NPZ_KEYS[1:])}; it has {', '.join(npz.files) or 'nothing'}")
+                arrays = {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as err:
+        raise StgcnError(f"{path}: not a readable numpy file ({err}); save arrays with "
+                         "numpy.save/savez") from None
+    sample = {"frame_dir": path.stem, **arrays}
+    if "img_shape" in sample:
+        sample["img_shape"] = tuple(int(v) for v in np.ravel(sample["img_shape"])[:2])
+    return [sample]
+
+
+def load_samples(path: str | os.PathLike, split: str | None = None) -> list[dict]:
+    """The samples of an annotation file, packed directory or .npy/.npz keypoint array, in file order."""
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise StgcnError(f"{path}: input not found; give an annotation .pkl, a packed directory or a "
+                         ".npy/.npz array")
+    if path.suffix in (".npy", ".npz"):
+        if split is not None:
+            raise StgcnError(f"{path}: --split applies to annotation files, not to {path.suffix} arrays")
+        return _from_array(path)
+    if path.is_dir():
+        if not is_packed_dir(path):
+            raise StgcnError(f"{path}: a directory that `stgcn pack` did not write; give its output folder")
+        records = PackedAnnotations(path)
+        samples = _select(records, records.split, split, source)
+    else:
+        records, splits = unpack_layout(load_pickle(path), source)
+        samples = _select(records, splits, split, source)
+    if not samples:
+        where = f" in split {split!r}" if split else ""
+        raise StgcnError(f"{path}: no samples{where}; check the file")
+    return samples

@@ -10,7 +10,8 @@ are annotation-format dicts: ``keypoint [M, T, V, C]`` (``[T, V, C]`` is one per
 Batches run on the BatchNorm-folded model (``stgcn.models.fuse``) when it reproduces the plain model's
 scores on a probe input. When a test pipeline yields several clips per sample (a leading clip axis, 1.x
 configs), they merge as ``tools/test.py`` merges them (``stgcn.engine.test.merge_clips``): the mean of
-the clips' softmax scores (``test_cfg.average_clips='prob'``), or of their logits before the softmax ('score').
+the clips' softmax scores (``test_cfg.average_clips='prob'``), or of their
+logits before the softmax ('score').
 """
 
 from __future__ import annotations

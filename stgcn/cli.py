@@ -1,7 +1,9 @@
 """The ``stgcn`` console script: one subcommand per module in :mod:`stgcn.commands`.
 
-Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. A
-:class:`~stgcn.errors.StgcnError` (a problem the user can fix) is printed as one line, exit code 2.
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. :func:`guarded` is the
+one place where a run's failures become exit codes, for the console script and for ``tools/*.py``
+(:func:`run_command`) alike: a :class:`~stgcn.errors.StgcnError` (a problem the user can fix) is one
+line, exit 2; Ctrl-C is one line, exit 130.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 
-from stgcn import __version__
 from stgcn.errors import StgcnError
 
 COMMANDS = {
@@ -27,7 +29,29 @@ COMMANDS = {
 }
 
 
+def guarded(prog: str, run: Callable[[], int | None]) -> int:
+    """Run ``run()``; user errors, Ctrl-C and inputs nested too deeply end as one stderr line."""
+    try:
+        return int(run() or 0)
+    except StgcnError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except RecursionError:
+        print(f"{prog}: error: an input file is nested too deeply to be a config, checkpoint or "
+              "annotation file; check the files given", file=sys.stderr)
+        return 2
+
+
+def _formatter() -> type[argparse.HelpFormatter]:
+    return argparse.RawDescriptionHelpFormatter
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    from stgcn import __version__
+
     parser = argparse.ArgumentParser(
         prog="stgcn", description="Skeleton-based action recognition with ST-GCN.")
     parser.add_argument("--version", action="version", version=f"stgcn {__version__}")
@@ -38,24 +62,36 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
         modules[name] = module
         doc = (module.__doc__ or help_text).strip()
         module.add_arguments(sub.add_parser(name, help=help_text, description=doc,
-                                            formatter_class=argparse.RawDescriptionHelpFormatter))
+                                            formatter_class=_formatter()))
     return parser, modules
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, modules = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    try:
-        return int(modules[args.command].run(args) or 0)
-    except StgcnError as err:
-        print(f"stgcn {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"stgcn {args.command}: interrupted", file=sys.stderr)
-        return 130
+    """The ``stgcn COMMAND ...`` console script."""
+    def start() -> int:
+        parser, modules = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return guarded(f"stgcn {args.command}", lambda: modules[args.command].run(args))
+
+    return guarded("stgcn", start)
+
+
+def run_command(name: str, argv: list[str] | None = None, prog: str | None = None) -> int:
+    """One command with its own parser, as ``tools/train.py`` and ``tools/test.py`` run it."""
+    prog = prog or f"stgcn {name}"
+
+    def start() -> int:
+        module = importlib.import_module(COMMANDS[name][0])
+        parser = argparse.ArgumentParser(prog=prog, description=(module.__doc__ or "").strip(),
+                                         formatter_class=_formatter())
+        module.add_arguments(parser)
+        args = parser.parse_args(argv)
+        return module.run(args)
+
+    return guarded(prog, start)
 
 
 if __name__ == "__main__":

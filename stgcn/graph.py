@@ -197,3 +197,62 @@ class Graph:
     def __repr__(self) -> str:
         name = self.layout_name or f"custom({self.num_node} joints)"
         return f"Graph(layout={name!r}, strategy={self.strategy!r}, A={tuple(self.A.shape)})"
+
+
+# --- mmaction2 1.x / PYSKL vocabulary: ``graph_cfg=dict(layout=..., mode=..., max_hop=1)`` ---
+# Their own layout names and edge lists (``coco`` and ``nturgb+d`` differ from the 0.x ones above);
+# the joints (and bone pairs) are those of the 0.x layouts. A custom layout is
+# ``dict(num_node=V, inward=[(i, j), ...], center=c)``.
+LAYOUTS_1X: dict[str, Layout] = {
+    "openpose": LAYOUTS["openpose-18"],
+    "nturgb+d": Layout(25, _one_based([
+        (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10),
+        (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19),
+        (22, 8), (23, 8), (24, 12), (25, 12)]), 20, LAYOUTS["ntu-rgb+d"].bones, 3),
+    "coco": Layout(17, (
+        (15, 13), (13, 11), (16, 14), (14, 12), (11, 5), (12, 6), (9, 7), (7, 5), (10, 8), (8, 6),
+        (5, 0), (6, 0), (1, 0), (3, 1), (2, 0), (4, 2)), 0, LAYOUTS["coco"].bones, 2),
+}
+MODES_1X = ("stgcn_spatial", "spatial", "binary_adj")
+
+
+def adjacency_1x(layout: Layout, mode: str, max_hop: int = 1) -> np.ndarray:
+    """The 1.x modes: ``stgcn_spatial`` is the 0.x ``spatial`` partition, ``spatial`` is
+    (identity, normalised inward, normalised outward), ``binary_adj`` the raw symmetric adjacency."""
+    if mode not in MODES_1X:
+        raise _unknown("graph_cfg.mode", mode, list(MODES_1X))
+    if mode == "stgcn_spatial":
+        return adjacency(layout, "spatial", max_hop)
+    if mode == "spatial":
+        return adjacency(layout, "agcn")
+    inward = list(layout.edges)
+    return _edge_matrix(layout.num_node, inward + [(j, i) for i, j in inward])[None]
+
+
+class Graph1x:
+    """1.x / PYSKL graph: ``Graph1x(layout, mode, max_hop).A`` is float32 (K, V, V)."""
+
+    def __init__(self, layout: str | dict = "coco", mode: str = "spatial", max_hop: int = 1) -> None:
+        if max_hop < 1:
+            raise StgcnError(f"graph_cfg.max_hop must be >= 1, got {max_hop}")
+        if isinstance(layout, dict):
+            extra = set(layout) - {"num_node", "inward", "center"}
+            if extra or "inward" not in layout:
+                raise StgcnError(f"graph_cfg.layout dict needs num_node, inward, center (mmaction2 1.x); "
+                                 f"got {sorted(layout)}")
+            renamed = {("edges" if k == "inward" else k): v for k, v in layout.items()}
+            self.layout = get_layout(renamed)
+        elif isinstance(layout, str) and layout in LAYOUTS_1X:
+            self.layout = LAYOUTS_1X[layout]
+        else:
+            raise _unknown("graph_cfg.layout", layout, list(LAYOUTS_1X))
+        self.layout_name = layout if isinstance(layout, str) else None
+        self.mode = mode
+        self.max_hop = max_hop
+        self.num_node = self.layout.num_node
+        self.center = self.layout.center
+        self.A = adjacency_1x(self.layout, mode, max_hop).astype(np.float32)
+
+    def __repr__(self) -> str:
+        name = self.layout_name or f"custom({self.num_node} joints)"
+        return f"Graph1x(layout={name!r}, mode={self.mode!r}, A={tuple(self.A.shape)})"

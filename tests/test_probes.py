@@ -134,6 +134,32 @@ PROBES = [
     Probe("predict-label-map-wrong-length", lambda tmp: predict(tmp, [sample()], "--label-map",
                                                                 _write(tmp / "names.txt", b"a\nb\n")),
           "2 class names but the model has num_classes=4"),
+    # engine
+    Probe("train-work-dir-in-use", lambda tmp: _train(tmp, "--work-dir", _locked(tmp / "w")),
+          "another run (pid"),
+    Probe("train-work-dir-under-a-file", lambda tmp: _train(tmp, "--work-dir", _write(tmp / "f", b"") + "/w"),
+          "is a file, not a folder"),
+    Probe("config-unused-name-whose-value-appears", lambda tmp: _train(tmp, config=_tiny(
+        tmp, "total_epochs = 2\n", "total_epoch = 2\n")), "did you mean 'total_epochs'"),
+    Probe("config-misspelt-data-key", lambda tmp: _train(tmp, config=_tiny(
+        tmp, "    test_dataloader=", "    tset_dataloader=")), "data.tset_dataloader (did you mean"),
+    Probe("cfg-options-misspelt-data-key", lambda tmp: _train(tmp, "--cfg-options", "data.trian.ann_file=x"),
+          "data.trian (did you mean 'train'?)"),
+    Probe("cfg-options-negative-lr", lambda tmp: _train(tmp, "--cfg-options", "optimizer.lr=-0.1"),
+          "optimizer.lr must be non-negative"),
+    Probe("cfg-options-zero-classes",
+          lambda tmp: _train(tmp, "--cfg-options", "model.cls_head.num_classes=0"),
+          "model.cls_head.num_classes must be a positive int"),
+    Probe("cfg-options-bad-gamma", lambda tmp: _train(tmp, "--cfg-options", "lr_config.gamma=x"),
+          "lr_config.gamma must be a number"),
+    Probe("config-not-utf8", lambda tmp: _train(tmp, config=_write(tmp / "latin1.py", "# caf\xe9\n".encode(
+        "latin-1"))), "not UTF-8"),
+    Probe("test-out-exists", lambda tmp: _test(tmp, "--out", _write(tmp / "r.pkl", b"keep")), "--overwrite"),
+    Probe("test-out-is-a-folder", lambda tmp: _test(tmp, "--out", _folder(tmp / "r.pkl")), "is a folder"),
+    Probe("test-out-under-a-file", lambda tmp: _test(tmp, "--out", _write(tmp / "f", b"") + "/r.pkl"),
+          "is a file, not a folder"),
+    Probe("test-deeply-nested-checkpoint", lambda tmp: ["test", _deep_checkpoint(tmp / "deep.pth"), "--eval",
+                                                        "top_k_accuracy"], "nested more than"),
 ]
 _CHECKPOINTS: dict[bool, bytes] = {}
 
@@ -146,6 +172,63 @@ def predict(tmp: Path, samples: list[dict], *flags: str, with_config: bool = Tru
         _CHECKPOINTS[with_config] = make_checkpoint(tmp, "made.pth", with_config=with_config).read_bytes()
     ckpt = _write(tmp / "model.pth", _CHECKPOINTS[with_config])
     return ["predict", ckpt, write_pickle(tmp / "ann.pkl", samples), *flags]
+
+
+def _tiny(tmp: Path, old: str = "", new: str = "") -> str:
+    from tests.engine.tiny import TINY_CONFIG
+
+    assert old in TINY_CONFIG
+    path = tmp / "tiny.py"
+    path.write_text(TINY_CONFIG.replace(old, new))
+    return str(path)
+
+
+def _train(tmp: Path, *args: str, config: str | None = None) -> list[str]:
+    config = config or _tiny(tmp)
+    return ["train", config, "--device", "cpu", *args] + ([] if "--work-dir" in args else
+                                                           ["--work-dir", str(tmp / "work")])
+
+
+def _test(tmp: Path, *args: str) -> list[str]:
+    return ["test", _tiny(tmp), str(tmp / "missing.pth"), "--device", "cpu", *args]
+
+
+def _folder(path: Path) -> str:
+    path.mkdir()
+    return str(path)
+
+
+def _locked(work_dir: Path) -> str:
+    """A work dir whose lock names a live process (this test's parent)."""
+    import os
+
+    from stgcn.fileio import LOCK_NAME
+
+    work_dir.mkdir()
+    (work_dir / LOCK_NAME).write_text(f"{os.getppid()}\n")
+    return str(work_dir)
+
+
+def _deep_checkpoint(path: Path) -> str:
+    """A valid torch zip checkpoint whose meta.config_dict nests 100000 dicts (built opcode by opcode)."""
+    import io
+    import struct
+    import zipfile
+
+    import torch
+
+    def text(s: str) -> bytes:
+        return b"X" + struct.pack("<I", len(s)) + s.encode()
+
+    n = 100_000
+    data = (b"\x80\x02}" + text("state_dict") + b"}s" + text("meta") + b"}" + text("config_dict") + b"}"
+            + (text("model") + b"}") * n + b"s" * n + b"ss.")
+    buf = io.BytesIO()
+    torch.save({"state_dict": {}}, buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as zin, zipfile.ZipFile(path, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, data if item.filename.endswith("data.pkl") else zin.read(item.filename))
+    return str(path)
 
 
 def _write(path: Path, data: bytes) -> str:

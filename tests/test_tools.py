@@ -12,7 +12,8 @@ import pytest
 
 from stgcn.commands.test import main as cli_test
 from stgcn.commands.train import main as cli_train
-from tests.engine.tiny import ROOT, run_command, write_tiny_config
+from stgcn.fileio import LOCK_NAME
+from tests.engine.tiny import ROOT, interrupt_when, run_command, write_tiny_config
 
 TRAIN, TEST = str(ROOT / "tools/train.py"), str(ROOT / "tools/test.py")
 
@@ -127,7 +128,7 @@ def test_train_errors_are_one_line_exit_2(tmp_path, monkeypatch, capsys, args, m
     config = write_tiny_config(tmp_path)
     assert cli_train([str(config), "--work-dir", str(tmp_path / "w"), "--device", "cpu", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: ") and message in err[-1], err
+    assert err[-1].startswith("tools/train.py: error: ") and message in err[-1], err
 
 
 def test_test_errors_are_one_line_exit_2(tmp_path, capsys):
@@ -140,7 +141,7 @@ def test_test_errors_are_one_line_exit_2(tmp_path, capsys):
     for args, message in cases:
         assert cli_test(args) == 2, args
         err = capsys.readouterr().err.strip().splitlines()
-        assert err[-1].startswith("error: ") and message in err[-1], (args, err)
+        assert err[-1].startswith("tools/test.py: error: ") and message in err[-1], (args, err)
 
 
 def test_wrappers_exit_2_on_bad_configs_and_flags(tmp_path):
@@ -148,7 +149,7 @@ def test_wrappers_exit_2_on_bad_configs_and_flags(tmp_path):
     bad.write_text("optimzer = dict(type='SGD', lr=0.1)\n")
     proc = python(TRAIN, str(bad), cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip() == (
-        f"error: {bad}: unknown top-level config key 'optimzer'; did you mean 'optimizer'?")
+        f"tools/train.py: error: {bad}: unknown top-level config key 'optimzer'; did you mean 'optimizer'?")
     proc = python(TEST, str(bad), "--launcher", "ssh", cwd=tmp_path)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr  # argparse
 
@@ -173,3 +174,37 @@ def test_a_second_process_reproduces_the_weights_bit_for_bit(trained, tmp_path):
     want = read_checkpoint(work / "epoch_2.pth")["state_dict"]
     got = read_checkpoint(tmp_path / "again" / "epoch_2.pth")["state_dict"]
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_ctrl_c_is_one_line_exit_130(trained, tmp_path):
+    """SIGINT in the middle of training and of testing: one line, exit 130, no traceback, lock released."""
+    _, config, work = trained
+    work_dir = tmp_path / "w"
+    proc = interrupt_when([sys.executable, TRAIN, str(config), "--work-dir", str(work_dir), "--device", "cpu",
+                           "--cfg-options", "total_epochs=50"], tmp_path, "Start running")
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and proc.stderr.splitlines()[-1] == "tools/train.py: interrupted"
+    assert not [p.name for p in work_dir.iterdir() if p.name.endswith(".tmp") or p.name == LOCK_NAME]
+    proc = interrupt_when([sys.executable, TEST, str(config), str(work / "latest.pth"), "--device", "cpu",
+                           "--eval", "top_k_accuracy", "--batch-size", "1", "--out", str(tmp_path / "r.pkl"),
+                           "--cfg-options", "data.test.num_samples=500"], tmp_path, "Testing 500 samples")
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and proc.stderr.splitlines()[-1] == "tools/test.py: interrupted"
+    assert not (tmp_path / "r.pkl").exists()
+
+
+def test_non_finite_weights_warn_with_the_tensor_name(trained, tmp_path, capsys):
+    import torch
+
+    from stgcn.models.checkpoint import read_checkpoint
+
+    _, config, work = trained
+    ckpt = read_checkpoint(work / "epoch_2.pth")
+    ckpt["state_dict"]["backbone.st_gcn_networks.3.tcn.2.weight"][0] = float("nan")
+    torch.save(ckpt, tmp_path / "nan.pth")
+    args = [str(config), str(tmp_path / "nan.pth"), "--eval", "top_k_accuracy", "--device", "cpu"]
+    assert cli_test(args) == 0
+    captured = capsys.readouterr()
+    warning = [line for line in captured.err.splitlines() if "NaN/inf" in line]
+    assert len(warning) == 1 and "backbone.st_gcn_networks.3.tcn.2.weight" in warning[0], captured.err
+    assert "top1_acc: " in captured.out

@@ -9,7 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stgcn.commands.train import main  # noqa: E402
-
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        from stgcn.cli import run_command
+    except KeyboardInterrupt:  # Ctrl-C while importing torch
+        sys.exit(130)
+    sys.exit(run_command("train", prog="tools/train.py"))

@@ -1,4 +1,5 @@
-"""`stgcn convert {ntu,nw-ucla,penn-action,numpy} ...`: dataset release formats -> annotation pickles.
+"""`stgcn convert {ntu,nw-ucla,penn-action,numpy,kinetics,ctrgcn-npz} ...`: dataset release formats ->
+annotation pickles.
 
 Every output is checked with `validate_annotations` before it is written (atomically); an existing
 file is replaced only with --overwrite. The summary (files read, samples per split, files skipped
@@ -16,7 +17,8 @@ from stgcn.errors import StgcnError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="source", required=True, metavar="{ntu,nw-ucla,penn-action,numpy}")
+    sub = parser.add_subparsers(dest="source", required=True,
+                                metavar="{ntu,nw-ucla,penn-action,numpy,kinetics,ctrgcn-npz}")
 
     p = sub.add_parser("ntu", help="raw NTU RGB+D 60/120 .skeleton files -> 3D annotations",
                        description="Parse raw NTU RGB+D .skeleton files as mmaction2 0.x's "
@@ -71,6 +73,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="output .pkl")
     _add_overwrite(p)
     p.set_defaults(convert=_run_numpy)
+
+    p = sub.add_parser(
+        "kinetics", help="st-gcn's Kinetics-skeleton JSON release -> 2D OpenPose-18 annotations",
+        description="One split per --data folder of video JSONs and its --labels JSON (kinetics_train/ + "
+                    "kinetics_train_label.json, ...). The .npy + .pkl form is read by `stgcn convert numpy "
+                    "--score-channel --layout openpose-18`.")
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of per-video JSON files")
+    p.add_argument("--labels", nargs="+", required=True, metavar="LABELS.json",
+                   help="one label JSON per --data")
+    p.add_argument("--split-names", nargs="+", metavar="NAME", help="split names (default: train, val, ...)")
+    p.add_argument("--num-person", type=int, default=2,
+                   help="persons kept per frame, the most confident first (default 2, as st-gcn)")
+    p.add_argument("out", help="output .pkl")
+    _add_overwrite(p)
+    p.set_defaults(convert=_run_kinetics)
+
+    p = sub.add_parser("ctrgcn-npz", help="CTR-GCN's preprocessed NTU .npz (x/y_train, x/y_test) -> 3D "
+                                          "annotations, splits train/test")
+    p.add_argument("npz", help="e.g. NTU60_CS.npz")
+    p.add_argument("out", help="output .pkl")
+    _add_overwrite(p)
+    p.set_defaults(convert=_run_ctrgcn_npz)
 
 
 def _add_overwrite(parser: argparse.ArgumentParser) -> None:
@@ -142,3 +166,22 @@ def _run_numpy(args: argparse.Namespace) -> int:
     anno, summary = convert_numpy(args.data, args.labels, split_names=args.split_names,
                                   score_channel=args.score_channel, img_shape=tuple(args.img_shape))
     return _finish(anno, summary, args, num_joints)
+
+
+def _run_kinetics(args: argparse.Namespace) -> int:
+    from stgcn.data.convert.kinetics import NUM_JOINTS, convert_kinetics
+
+    check_output(args.out, args.overwrite)
+    names = args.split_names or ["train", "val", "test"][: len(args.data)]
+    if args.num_person < 1:
+        raise StgcnError(f"--num-person must be positive, got {args.num_person}")
+    anno, summary = convert_kinetics(args.data, args.labels, names, num_person=args.num_person)
+    return _finish(anno, summary, args, NUM_JOINTS)
+
+
+def _run_ctrgcn_npz(args: argparse.Namespace) -> int:
+    from stgcn.data.convert.ctrgcn import NUM_JOINTS, convert_ctrgcn_npz
+
+    check_output(args.out, args.overwrite)
+    anno, summary = convert_ctrgcn_npz(args.npz)
+    return _finish(anno, summary, args, NUM_JOINTS)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from stgcn.errors import StgcnError
+from stgcn.fileio import OVERWRITE_HELP, check_output_path
 
 RESULT_SUFFIXES = (".pkl", ".pickle", ".json")
 
@@ -31,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="split of --ann (e.g. xview_val); needed when the file has splits")
     parser.add_argument("--apply-softmax", action="store_true",
                         help="turn each sample's logits into probabilities before weighting")
-    parser.add_argument("--out", help="also write the fused scores (.pkl or .json, like tools/test.py --out)")
+    parser.add_argument("--out", help="also write the fused scores (.pkl or .json, like tools/test.py "
+                                      "--out); an existing file needs --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
 
 
 def load_scores(path: str | Path) -> np.ndarray:
@@ -114,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if len(weights) != len(args.results):
         raise StgcnError(f"ensemble: {len(args.results)} result files but {len(weights)} --weights; give "
                          "one weight per file")
+    if args.out:
+        check_output_path(args.out, args.overwrite)
     scores = [load_scores(p) for p in args.results]
     labels = labels_from(args.ann, args.split, args.config)
     source = args.config or f"{args.ann} split {args.split}"

@@ -4,19 +4,28 @@ per sample, in dataset order.
 
 `tools/test.py CHECKPOINT --eval ...` (no config) rebuilds everything from the config saved in the
 checkpoint by `tools/train.py`.
+
+Output files (--out, --confusion-matrix CSV) are checked before the model runs and written atomically;
+an existing file is replaced only with --overwrite. A checkpoint whose weights hold NaN/inf is tested
+with a warning naming the tensor.
+
+mmaction2 1.x / PYSKL configs need no --eval: their `test_evaluator` (or `evaluation.metrics`) decides;
+`--dump result.pkl` writes 1.x's per-sample dicts (`pred_score`, `pred_label`, `gt_label`), and
+`--work-dir DIR` keeps the metrics as `DIR/{timestamp}.json`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import warnings
 
-from stgcn.commands import tool_main
-from stgcn.engine.config import load_config, merge_cfg_options, parse_cfg_options
+from stgcn.engine.config import check_plain, load_config, merge_cfg_options, parse_cfg_options
 from stgcn.engine.dist import LAUNCHERS
 from stgcn.engine.metrics import METRICS
 from stgcn.errors import StgcnError
+from stgcn.fileio import OVERWRITE_HELP
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
 
@@ -26,7 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "written by tools/train.py)")
     parser.add_argument("checkpoint", nargs="?", help="checkpoint file")
     parser.add_argument("--out", help="output result file: .pkl/.pickle (list of float32 logit arrays in "
-                                      "dataset order) or .json")
+                                      "dataset order) or .json; an existing file needs --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    parser.add_argument("--dump", help="1.x: per-sample results pickle (list of dicts with pred_score, "
+                                       "pred_label, gt_label tensors), in dataset order")
+    parser.add_argument("--work-dir", help="1.x: write the metrics to WORK_DIR/{timestamp}.json")
     parser.add_argument("--fuse-conv-bn", action="store_true",
                         help="fold BatchNorm into the convolutions (faster inference)")
     parser.add_argument("--eval", nargs="+", choices=METRICS, default=[],
@@ -52,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="samples per batch (default: data.test_dataloader.videos_per_gpu, else 1)")
     parser.add_argument("--confusion-matrix", nargs="?", const="-", metavar="CSV",
-                        help="print the confusion matrix (rows = true class), or write it to CSV")
+                        help="print the confusion matrix (rows = true class), or write it to CSV "
+                             "(an existing CSV needs --overwrite)")
     parser.add_argument("--per-class", action="store_true", help="print per-class accuracy")
 
 
@@ -64,10 +78,11 @@ def _config_and_checkpoint(args: argparse.Namespace) -> tuple[dict, str]:
         raise StgcnError(f"{args.config}: give CONFIG CHECKPOINT, or a checkpoint alone (.pth)")
     from stgcn.models.checkpoint import read_checkpoint
 
-    meta = read_checkpoint(args.config).get("meta") or {}
-    if not isinstance(meta.get("config_dict"), dict):
+    meta = read_checkpoint(args.config).get("meta")
+    if not isinstance(meta, dict) or not isinstance(meta.get("config_dict"), dict):
         raise StgcnError(f"{args.config}: the checkpoint carries no config (not written by tools/train.py); "
                          "pass the config file first: test.py CONFIG CHECKPOINT")
+    check_plain(meta["config_dict"], "meta.config_dict", args.config)
     return merge_cfg_options(meta["config_dict"], options, source=args.config), args.config
 
 
@@ -90,17 +105,31 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     cfg, checkpoint = _config_and_checkpoint(args)
     eval_options = parse_cfg_options(args.eval_options or args.options)
+    converted = cfg.get("converted_from") or {}
+    metrics = list(args.eval) or (list(converted.get("test_metrics", [])) if not args.out else [])
+    if converted and not args.eval:
+        eval_options.setdefault("topk", tuple(converted.get("topk", (1, 5))))
     rank = int(os.environ.get("RANK", 0)) if args.launcher != "none" else 0
     logger = get_logger(None, rank, cfg.get("log_level", "INFO"))
-    opts = TestOptions(out=args.out, metrics=list(args.eval), eval_options=eval_options,
+    opts = TestOptions(out=args.out, dump=args.dump, metrics=metrics, eval_options=eval_options,
                        fuse_conv_bn=args.fuse_conv_bn, launcher=args.launcher, device=args.device,
                        amp=args.amp,
                        batch_size=args.batch_size, confusion_matrix=args.confusion_matrix,
-                       per_class=args.per_class)
-    run_test(cfg, checkpoint, opts, logger)
+                       per_class=args.per_class, overwrite=args.overwrite)
+    results = run_test(cfg, checkpoint, opts, logger)
+    if args.work_dir and rank == 0:
+        from stgcn.engine.logger import timestamp
+        from stgcn.fileio import write_atomic
+
+        os.makedirs(args.work_dir, exist_ok=True)
+        path = os.path.join(args.work_dir, f"{timestamp()}.json")
+        write_atomic(path, json.dumps({k: float(v) for k, v in results.items()}, indent=1).encode("utf-8"))
+        print(f"metrics written to {path}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of tools/test.py."""
-    return tool_main("Test (and evaluate) an ST-GCN checkpoint", add_arguments, run, argv)
+    """Entry point of tools/test.py (the same error handling as `stgcn test`)."""
+    from stgcn.cli import run_command
+
+    return run_command("test", argv, prog="tools/test.py")

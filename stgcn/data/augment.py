@@ -24,7 +24,8 @@ def rotation_onto(vector: np.ndarray, target: np.ndarray) -> np.ndarray:
     norm_v, norm_t = np.linalg.norm(vector), np.linalg.norm(target)
     if np.abs(axis).sum() < 1e-6 or np.abs(vector).sum() < 1e-6:
         return np.eye(3)
-    angle = np.arccos(np.clip(np.dot(vector, target) / (norm_v * norm_t), -1.0, 1.0))
+    # the angle between the unit vectors, computed as the 0.x converter and 1.x PreNormalize3D do
+    angle = np.arccos(np.clip(np.dot(vector / norm_v, target / norm_t), -1.0, 1.0))
     if abs(angle) < 1e-6:
         return np.eye(3)
     k = axis / np.linalg.norm(axis)

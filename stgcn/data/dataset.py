@@ -162,10 +162,23 @@ class PoseDataset(Dataset):
                              + "; check the annotation file and the split name")
         return indices
 
+    def _to_check(self) -> list[int]:
+        """The samples to run the rules on: all, except in packs whose samples `stgcn pack` checked
+        already, where only the model-dependent rules (V, label range) can still fail."""
+        records = self.records
+        if not (isinstance(records, PackedAnnotations) and records.rules_checked):
+            return self.indices
+        if self.spec.num_joints not in (None, records.num_joints):
+            return self.indices
+        if self.num_classes is None:
+            return []
+        labels = np.asarray(records.labels)[self.indices]
+        return np.asarray(self.indices)[labels >= self.num_classes].tolist()
+
     def _check_samples(self) -> None:
         """Every selected sample's keys, types, dtypes and shapes (metadata only) against the rules."""
-        found = find_problems(((i, _summary(self.records, i)) for i in self.indices), self.spec.num_joints,
-                              self.num_classes)
+        found = find_problems(((i, _summary(self.records, i)) for i in self._to_check()),
+                              self.spec.num_joints, self.num_classes)
         if found:
             name, problem = found[0]
             more = (f" (+{len(found) - 1} more; `stgcn validate {self.source}` lists them)"

@@ -186,8 +186,12 @@ def pack(ann_file: str | os.PathLike, out_dir: str | os.PathLike,
          progress: bool | None = None) -> PackSummary:
     """Pack an annotation pickle into a memory-mappable directory (see the module docstring)."""
     _check_target(Path(out_dir))
-    data = load_pickle(ann_file)  # first: a missing or unreadable file is named by the unpickler
+    if not Path(ann_file).is_file():
+        load_pickle(ann_file)  # raises the loader's one-line error for a missing path or a folder
+    # Fingerprint before reading: if the file is replaced in between, the pack looks stale (safe),
+    # never fresh with old content.
     record = fingerprint.fingerprint(ann_file)
+    data = load_pickle(ann_file)
     return pack_annotations(data, out_dir, source=str(ann_file), progress=progress, source_record=record)
 
 
@@ -250,6 +254,7 @@ class PackedAnnotations(Sequence):
         if record is None and isinstance(meta.get("source"), str) and meta["source"] != "<memory>":
             self._fix = f"re-run `stgcn pack {meta['source']} {self.path}`"
         self.meta = meta
+        self.rules_checked = meta["version"] >= 2  # `stgcn pack` applied `stgcn.data.samples` rules
         try:
             self.frame_dirs: list[str] = list(meta["frame_dirs"])
             self.split: dict | None = meta["split"]

@@ -89,8 +89,8 @@ def _keypoint_problems(item: dict, num_joints: int | None) -> list[Problem]:
     bad = _array_problem("keypoint", item["keypoint"], 4, "[M, T, V, C]")
     if bad:
         return [bad]
-    m, t, v, c = _meta(item["keypoint"]).shape
-    shape = f"shape {(m, t, v, c)}"
+    m, t, v, c = shape = _meta(item["keypoint"]).shape
+    shape = f"shape {shape}" if 0 in (m, t) or c not in (2, 3) or num_joints not in (None, v) else ""
     out = []
     if m == 0:
         out.append(Problem("keypoint", "has no persons (M = 0)", "drop the sample", shape))
@@ -106,9 +106,9 @@ def _keypoint_problems(item: dict, num_joints: int | None) -> list[Problem]:
         bad = _array_problem("keypoint_score", item["keypoint_score"], 3, "[M, T, V]")
         if bad:
             out.append(bad)
-        elif _meta(item["keypoint_score"]).shape != (m, t, v):
+        elif (got := _meta(item["keypoint_score"]).shape) != (m, t, v):
             out.append(Problem("keypoint_score", "shape is not [M, T, V] of keypoint", "fix the converter "
-                               "that wrote it", f"{_meta(item['keypoint_score']).shape} vs keypoint {shape}"))
+                               "that wrote it", f"{got} vs keypoint {(m, t, v, c)}"))
     total = item["total_frames"]
     if not _is_int(total):
         out.append(Problem("total_frames", "is not an integer", "set it to the keypoint's T",

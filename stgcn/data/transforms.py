@@ -18,6 +18,7 @@ import torch
 
 from stgcn.data.augment import CenterJoint, MinMaxNormalize, RandomRot, RandomScale, rotation_onto
 from stgcn.data.results import require
+from stgcn.data.transforms_1x import PackActionInputs, PadTo
 from stgcn.errors import StgcnError
 from stgcn.graph import ALIASES, LAYOUTS, Layout
 from stgcn.registry import build_from_table
@@ -111,14 +112,17 @@ class PoseDecode:
 
 
 class FormatGCNInput:
-    """[M, T, V, C] (+ keypoint_score as an extra channel) -> [C, T, V, num_person]; zero-pads or
-    truncates persons."""
+    """[M, T, V, C] (+ keypoint_score as an extra channel) -> [C, T, V, num_person]; pads or truncates
+    persons. `mode='zero'` pads with zeros; `mode='loop'` (1.x) fills the empty slots of a one-person
+    clip with copies of that person."""
 
-    def __init__(self, input_format: str = "NCTVM", num_person: int = 2) -> None:
+    def __init__(self, input_format: str = "NCTVM", num_person: int = 2, mode: str = "zero") -> None:
         if input_format != "NCTVM":
             raise StgcnError(f"pipeline: FormatGCNInput input_format={input_format!r} is not supported; "
                              "use 'NCTVM'")
-        self.input_format, self.num_person = input_format, num_person
+        if mode not in ("zero", "loop"):
+            raise StgcnError(f"pipeline: FormatGCNInput mode={mode!r} is not valid; use 'zero' or 'loop'")
+        self.input_format, self.num_person, self.mode = input_format, num_person, mode
 
     def __call__(self, results: dict) -> dict:
         x = require(results, "keypoint", "FormatGCNInput")
@@ -127,7 +131,9 @@ class FormatGCNInput:
         x = x.transpose(3, 1, 2, 0)
         m = x.shape[-1]
         if m < self.num_person:
-            x = np.concatenate([x, np.zeros(x.shape[:-1] + (self.num_person - m,), x.dtype)], axis=-1)
+            fill = np.repeat(x, self.num_person - 1, axis=-1) if self.mode == "loop" and m == 1 else \
+                np.zeros(x.shape[:-1] + (self.num_person - m,), x.dtype)
+            x = np.concatenate([x, fill], axis=-1)
         x = np.ascontiguousarray(x[..., : self.num_person])
         results["keypoint"] = x
         results["input_shape"] = x.shape
@@ -294,12 +300,16 @@ class PreNormalize3D:
     one present in more frames, moved to slot 0) is present; centre on joint 1 (V = 25) or the last
     joint of person 0 in the first kept frame (zero joints stay zero); rotate the zaxis vector
     (bottom -> top joint) onto +z, then the xaxis vector (xaxis[1] -> xaxis[0]) onto +x; the second
-    rotation may tilt the spine again, as in 1.x. Updates total_frames."""
+    rotation may tilt the spine again, as in 1.x. Updates total_frames.
+
+    The result is float32; `keep_float64=True` (set for 1.x/PYSKL configs) keeps the float64 of the
+    rotation until PoseDecode, as 1.x does, so bone and motion features round like 1.x's."""
 
     def __init__(self, zaxis: Sequence[int] = (0, 1), xaxis: Sequence[int] = (8, 4), align_spine: bool = True,
-                 align_shoulder: bool = True, align_center: bool = True) -> None:
+                 align_shoulder: bool = True, align_center: bool = True, keep_float64: bool = False) -> None:
         self.zaxis, self.xaxis = list(zaxis), list(xaxis)
         self.align_spine, self.align_shoulder, self.align_center = align_spine, align_shoulder, align_center
+        self.keep_float64 = keep_float64
 
     def __call__(self, results: dict) -> dict:
         x = require(results, "keypoint", "PreNormalize3D")
@@ -322,16 +332,16 @@ class PreNormalize3D:
         if self.align_shoulder:  # xaxis = (right, left) shoulder: left -> right onto +x, as 1.x does
             right, left = self.xaxis
             x = x @ rotation_onto(x[0, 0, right] - x[0, 0, left], np.array([1.0, 0.0, 0.0])).T
-        results["keypoint"] = x.astype(np.float32)
+        results["keypoint"] = x if self.keep_float64 else x.astype(np.float32)
         results["total_frames"] = x.shape[1]
         return results
 
 
 TRANSFORMS: dict[str, type] = {
     cls.__name__: cls for cls in (
-        PaddingWithLoop, UniformSampleFrames, RandomSampleFrames, PoseDecode, FormatGCNInput,
-        PoseNormalize, Collect, ToTensor, JointToBone, GenSkeFeat, PreNormalize2D, PreNormalize3D,
-        RandomRot, RandomScale, CenterJoint, MinMaxNormalize)
+        PaddingWithLoop, PadTo, UniformSampleFrames, RandomSampleFrames, PoseDecode, FormatGCNInput,
+        PackActionInputs, PoseNormalize, Collect, ToTensor, JointToBone, GenSkeFeat, PreNormalize2D,
+        PreNormalize3D, RandomRot, RandomScale, CenterJoint, MinMaxNormalize)
 }
 
 

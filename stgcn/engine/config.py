@@ -7,9 +7,11 @@ relative to the file) is loaded first and the file's values are merged into it r
 DictAction value parsing, and `data.train.pipeline.0.clip_len=100` indexes lists.
 
 Unknown top-level names are rejected with a "did you mean" hint. A name is accepted when it is a key known
-to mmaction2 0.x configs and this runtime (`KNOWN_KEYS`), or when it is a helper: its value is used again
-inside another top-level value of the same file (like `dataset_type = 'PoseDataset'` or `clip_len = 100`).
-A misspelt `optimzer = dict(...)` is used nowhere else, so it is caught.
+to mmaction2 0.x configs and this runtime (`KNOWN_KEYS`), or when it is a helper: the file reads the name
+elsewhere (like `dataset_type = 'PoseDataset'` or `clip_len = 100` used in the pipelines). A misspelt
+`total_epoch = 2` is read nowhere, so it is caught even when the value 2 appears elsewhere. A resolved
+config written back out (`dump_config`) has its helpers' values written out in place, so it lists the
+helper names in `_helpers_ = [...]`, which the check accepts.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import runpy
 from pathlib import Path
 from typing import Any
 
+from stgcn.engine import config_1x
 from stgcn.errors import StgcnError
 from stgcn.fileio import write_atomic
 
-KNOWN_KEYS = frozenset({
+KNOWN_KEYS = config_1x.KEYS_1X | frozenset({
     # model, data and schedule
     "model", "data", "optimizer", "optimizer_config", "lr_config", "momentum_config", "total_epochs",
     "checkpoint_config", "evaluation", "log_config", "workflow", "fp16", "precise_bn", "omnisource",
@@ -41,14 +44,16 @@ KNOWN_KEYS = frozenset({
 })
 
 PLAIN_TYPES = (dict, list, tuple, str, int, float, bool, type(None))
+MAX_DEPTH = 32
 
 
 def load_config(path: str | os.PathLike, cfg_options: dict[str, Any] | None = None) -> dict:
-    """Read a config file (with its `_base_` files) and apply `--cfg-options` overrides."""
+    """Read a config file (with its `_base_` files) and apply `--cfg-options` overrides; mmaction2 1.x and
+    PYSKL configs are then translated into the 0.x-shaped dict (`stgcn.engine.config_1x`)."""
     cfg = _load_file(Path(path), chain=())
     if cfg_options:
         cfg = merge_cfg_options(cfg, cfg_options, source=str(path))
-    return cfg
+    return config_1x.translate(cfg, str(path))
 
 
 def _load_file(path: Path, chain: tuple[Path, ...]) -> dict:
@@ -60,7 +65,10 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> dict:
     resolved = path.resolve()
     if resolved in chain:
         raise StgcnError(f"{path}: _base_ files include each other in a loop; remove the cycle")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise StgcnError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
     if "{{" in text and "_base_." in text:
         raise StgcnError(f"{path}: '{{{{_base_.xxx}}}}' substitutions are not supported; "
                          "write the value out, or inherit it through _base_")
@@ -72,7 +80,10 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> dict:
         raise StgcnError(f"{path}: executing the config failed: {type(exc).__name__}: {exc}") from exc
 
     own = _public_data(namespace, path)
-    _check_top_level(own, path)
+    helpers = namespace.get("_helpers_", [])
+    if not isinstance(helpers, (list, tuple)) or not all(isinstance(h, str) for h in helpers):
+        raise StgcnError(f"{path}: _helpers_ must be a list of names")
+    _check_top_level(own, path, _names_used(text) | set(helpers))
     bases = namespace.get("_base_", [])
     if isinstance(bases, str):
         bases = [bases]
@@ -96,42 +107,42 @@ def _public_data(namespace: dict, path: Path) -> dict:
     for name, value in namespace.items():
         if name.startswith("_") or callable(value) or type(value).__name__ == "module":
             continue
-        _check_plain(value, name, path)
+        check_plain(value, name, path)
         out[name] = value
     return out
 
 
-def _check_plain(value: Any, where: str, path: Path) -> None:
-    if not isinstance(value, PLAIN_TYPES):
-        raise StgcnError(f"{path}: '{where}' holds a {type(value).__name__}; configs may hold only "
-                         "dict/list/tuple/str/int/float/bool/None values")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, (str, int)):
-                raise StgcnError(f"{path}: '{where}' has a non-string key {key!r}; use string keys")
-            _check_plain(item, f"{where}.{key}", path)
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _check_plain(item, f"{where}.{i}", path)
+def check_plain(value: Any, where: str, source: str | os.PathLike) -> None:
+    """Configs hold plain data (dict/list/tuple/str/int/float/bool/None, string keys), at most
+    `MAX_DEPTH` levels deep; checked without recursion, so a hostile checkpoint cannot exhaust the stack."""
+    stack = [(value, where, 0)]
+    while stack:
+        item, at, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise StgcnError(f"{source}: '{where}' is nested more than {MAX_DEPTH} levels deep; "
+                             "a config holds shallow plain data")
+        if not isinstance(item, PLAIN_TYPES):
+            raise StgcnError(f"{source}: '{at}' holds a {type(item).__name__}; configs may hold only "
+                             "dict/list/tuple/str/int/float/bool/None values")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, (str, int)):
+                    raise StgcnError(f"{source}: '{at}' has a non-string key {key!r}; use string keys")
+                stack.append((child, f"{at}.{key}", depth + 1))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, f"{at}.{i}", depth + 1) for i, child in enumerate(item))
 
 
-def _contains(container: Any, value: Any) -> bool:
-    """Whether `value` occurs (by equality) anywhere inside `container`."""
-    if type(container) is type(value) and container == value:
-        return True
-    if isinstance(container, dict):
-        return any(_contains(v, value) for v in container.values())
-    if isinstance(container, (list, tuple)):
-        return any(_contains(v, value) for v in container)
-    return False
+def _names_used(text: str) -> set[str]:
+    """Names the file reads (a helper like `clip_len = 100` is read by the pipelines that use it)."""
+    return {node.id for node in ast.walk(ast.parse(text)) if isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)}
 
 
-def _check_top_level(own: dict, path: Path) -> None:
-    for name, value in own.items():
-        if name in KNOWN_KEYS:
-            continue
-        if any(_contains(other, value) for key, other in own.items() if key != name):
-            continue  # a helper variable used by another value
+def _check_top_level(own: dict, path: Path, used: set[str]) -> None:
+    for name in own:
+        if name in KNOWN_KEYS or name in used:
+            continue  # a known key, or a helper variable read by another value
         hint = difflib.get_close_matches(name, sorted(KNOWN_KEYS), n=1)
         fix = f"did you mean '{hint[0]}'?" if hint else "remove it or check the spelling"
         raise StgcnError(f"{path}: unknown top-level config key '{name}'; {fix}")
@@ -259,7 +270,7 @@ def _child(node: Any, part: str, so_far: str, create: bool) -> Any:
         return node[_index(list(node), part, so_far)]
     if not isinstance(node, dict):
         raise StgcnError(f"--cfg-options {so_far}: the parent is a {type(node).__name__}, not a dict")
-    if part not in node and create:
+    if create and node.get(part) is None:  # `grad_clip=None` then `grad_clip.max_norm=35`
         node[part] = {}
     return node[part]
 
@@ -309,6 +320,9 @@ _PY_KEYWORDS = frozenset({"False", "None", "True", "and", "as", "assert", "async
 def config_to_text(cfg: dict) -> str:
     """The resolved config as Python source, one `name = value` per top-level key (loadable again)."""
     lines = [f"{key} = {_format(value, 0)}" for key, value in cfg.items()]
+    helpers = [key for key in cfg if key not in KNOWN_KEYS]
+    if helpers:  # their uses were resolved to values: declare them for the unknown-key check
+        lines.insert(0, f"_helpers_ = {helpers!r}")
     text = "\n".join(lines) + "\n"
     ast.parse(text)  # a formatting bug must never write an unloadable file
     return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -189,3 +190,15 @@ def gather_ordered(indices: list[int], results: list, total: int) -> list | None
         missing = sum(r is None for r in ordered)
         raise RuntimeError(f"{missing} of {total} samples have no result after gathering")
     return ordered
+
+
+def wrap_model(raw_model: nn.Module, info: DistInfo, device: torch.device, cfg: dict) -> nn.Module:
+    """DistributedDataParallel around the model when distributed, else the model itself."""
+    if not info.distributed:
+        return raw_model
+    # 1x1 conv gradients come back channels-last: the same memory order as the parameter, only the
+    # strides of the size-1 dims differ, so DDP's layout warning does not apply
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    return nn.parallel.DistributedDataParallel(
+        raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
+        find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))

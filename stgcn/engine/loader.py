@@ -138,6 +138,18 @@ def build_eval_loader(dataset, settings: dict, info: DistInfo, device: torch.dev
     return loader, indices
 
 
+def check_model_sizes(model_cfg: dict, source: str) -> None:
+    """The sizes samples are checked against (channels, classes, persons) must be positive ints."""
+    from stgcn.data import SampleSpec
+
+    spec = SampleSpec.from_model_config(model_cfg)
+    sizes = (("backbone.in_channels", spec.in_channels), ("cls_head.num_classes", spec.num_classes),
+             ("cls_head.num_person", spec.num_person))
+    for name, value in sizes:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise StgcnError(f"{source}: model.{name} must be a positive int, got {value!r}")
+
+
 def build_data(cfg: dict, part: str, test_mode: bool) -> Dataset:
     """`data.{part}` of the config, its samples checked against the config's model (V, C, classes, M)."""
     from stgcn.data import SampleSpec, build_dataset

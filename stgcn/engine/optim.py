@@ -28,8 +28,20 @@ POLICIES = ("step", "cosineannealing", "fixed", "poly", "exp")
 WARMUPS = ("constant", "linear", "exp")
 
 
-def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
-    """`dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)` -> the torch optimizer."""
+def number(cfg: dict, key: str, default: float, section: str, positive: bool = False) -> float:
+    """`cfg[key]` as a float that is >= 0 (> 0 when `positive`), else a one-line error naming the key."""
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise StgcnError(f"{section}.{key} must be a number, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        kind = "positive" if positive else "non-negative"
+        raise StgcnError(f"{section}.{key} must be {kind}, got {value!r}")
+    return float(value)
+
+
+def check_optimizer_config(cfg: dict) -> tuple[str, dict]:
+    """Validate `optimizer = dict(type=..., lr=..., ...)` (cheap: run it before long work); returns the
+    optimizer type and its keyword arguments."""
     cfg = dict(cfg)
     kind = cfg.pop("type", None)
     if kind not in OPTIMIZERS:
@@ -40,9 +52,18 @@ def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
                              "parameters, as in mmcv's default constructor)")
     if "lr" not in cfg:
         raise StgcnError("optimizer.lr is missing; set e.g. optimizer = dict(type='SGD', lr=0.1, ...)")
+    for key in ("lr", "momentum", "weight_decay"):
+        if key in cfg:
+            number(cfg, key, 0.0, "optimizer")
+    return kind, cfg
+
+
+def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
+    """`dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)` -> the torch optimizer."""
+    kind, kwargs = check_optimizer_config(cfg)
     try:
-        return OPTIMIZERS[kind](model.parameters(), **cfg)
-    except TypeError as exc:
+        return OPTIMIZERS[kind](model.parameters(), **kwargs)
+    except (TypeError, ValueError) as exc:
         raise StgcnError(f"optimizer: {exc}; check the keys of the optimizer dict") from exc
 
 
@@ -104,6 +125,9 @@ _LR_KEYS = {"policy", "by_epoch", "step", "gamma", "min_lr", "min_lr_ratio", "po
 def build_lr_schedule(lr_config: dict, max_epochs: int, iters_per_epoch: int) -> LrSchedule:
     """`lr_config = dict(policy='step', step=[10, 50])` (and mmcv's other keys) -> an `LrSchedule`."""
     cfg = dict(lr_config)
+    if cfg.get("policy") == "ParamScheduler":  # mmaction2 1.x param_scheduler, translated by config_1x
+        from stgcn.engine.param_scheduler import build_lr_chain
+        return build_lr_chain(cfg.get("schedulers") or [], max_epochs, iters_per_epoch)
     unknown = sorted(set(cfg) - _LR_KEYS)
     if unknown:
         raise StgcnError(f"lr_config: unknown keys {unknown}; valid: {', '.join(sorted(_LR_KEYS))}")
@@ -112,8 +136,9 @@ def build_lr_schedule(lr_config: dict, max_epochs: int, iters_per_epoch: int) ->
         raise StgcnError(f"lr_config.policy: unknown policy {cfg.get('policy')!r}; valid: step, "
                          "CosineAnnealing, fixed, poly, exp")
     schedule = LrSchedule(policy=policy, max_epochs=max_epochs, iters_per_epoch=max(iters_per_epoch, 1),
-                          by_epoch=bool(cfg.get("by_epoch", True)), gamma=float(cfg.get("gamma", 0.1)),
-                          power=float(cfg.get("power", 1.0)), min_lr=cfg.get("min_lr"),
+                          by_epoch=bool(cfg.get("by_epoch", True)),
+                          gamma=number(cfg, "gamma", 0.1, "lr_config"),
+                          power=number(cfg, "power", 1.0, "lr_config"), min_lr=cfg.get("min_lr"),
                           min_lr_ratio=cfg.get("min_lr_ratio"))
     if policy == "step":
         step = cfg.get("step")
@@ -134,7 +159,7 @@ def build_lr_schedule(lr_config: dict, max_epochs: int, iters_per_epoch: int) ->
         iters = cfg.get("warmup_iters")
         if not isinstance(iters, int) or iters <= 0:
             raise StgcnError(f"lr_config.warmup_iters must be a positive int, got {iters!r}")
-        ratio = float(cfg.get("warmup_ratio", 0.1))
+        ratio = number(cfg, "warmup_ratio", 0.1, "lr_config")
         if not 0 < ratio <= 1:
             raise StgcnError(f"lr_config.warmup_ratio must be in (0, 1], got {ratio}")
         schedule.warmup, schedule.warmup_ratio = warmup, ratio
@@ -162,7 +187,8 @@ def build_grad_clip(optimizer_config: dict | None) -> dict | None:
     unknown = set(grad_clip) - {"max_norm", "norm_type"}
     if unknown or "max_norm" not in grad_clip:
         raise StgcnError("optimizer_config.grad_clip must be dict(max_norm=..., norm_type=2)")
-    return {"max_norm": float(grad_clip["max_norm"]), "norm_type": float(grad_clip.get("norm_type", 2))}
+    return {"max_norm": number(grad_clip, "max_norm", 0.0, "optimizer_config.grad_clip", positive=True),
+            "norm_type": number(grad_clip, "norm_type", 2.0, "optimizer_config.grad_clip", positive=True)}
 
 
 def clip_grads(model: nn.Module, grad_clip: dict | None) -> float | None:

@@ -79,3 +79,12 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def grad_scaler(amp: torch.dtype | None, fp16_cfg: dict | None) -> torch.amp.GradScaler | None:
+    """fp16 needs loss scaling (dynamic, or starting from `fp16 = dict(loss_scale=512.)`); bf16 does not."""
+    if amp != torch.float16:
+        return None
+    loss_scale = (fp16_cfg or {}).get("loss_scale", "dynamic")
+    scale = float(loss_scale) if isinstance(loss_scale, (int, float)) else 2.0**16
+    return torch.amp.GradScaler("cuda", init_scale=scale)

@@ -2,6 +2,8 @@
 
 `inference` returns a list of float32 arrays of shape (num_classes,), the raw logits, in dataset order;
 under `--launcher pytorch` every process runs every world_size-th sample and rank 0 gathers them back.
+Items with several clips, (num_clips, C, T, V, M), are folded into the batch and their scores merged as
+the config's `test_cfg.average_clips` says (1.x/PYSKL: 'prob', softmax then the mean over clips).
 `run_test` is `tools/test.py`: model + checkpoint, the `data.test` loader, inference, dump, metrics.
 """
 
@@ -19,30 +21,50 @@ import torch
 from torch import nn
 
 from stgcn.engine import dist as dist_utils
-from stgcn.engine.loader import build_data, build_eval_loader, loader_settings
+from stgcn.engine.config import check_plain
+from stgcn.engine.config_1x import average_clips
+from stgcn.engine.loader import build_data, build_eval_loader, check_data_keys, loader_settings
 from stgcn.engine.metrics import confusion_matrix, eval_topk, evaluate, per_class_accuracy
 from stgcn.engine.runtime import autocast, resolve_amp
 from stgcn.errors import StgcnError
-from stgcn.fileio import write_atomic
+from stgcn.fileio import check_output_path, write_atomic
 from stgcn.progress import Progress
 
 RESULT_SUFFIXES = (".pkl", ".pickle", ".json")
 
 
+def merge_clips(logits: torch.Tensor, clips: int, average_clips: str | None) -> torch.Tensor:
+    """(N * clips, K) logits -> (N, K) scores: None keeps raw logits (one clip only), 'score' averages
+    logits, 'prob' averages softmax probabilities (mmaction2 1.x `average_clips`)."""
+    if average_clips is None:
+        if clips > 1:
+            raise StgcnError(f"the test pipeline makes {clips} clips per sample but the config does not say "
+                             "how to merge them; set test_cfg = dict(average_clips='prob')")
+        return logits
+    scores = logits.view(-1, clips, logits.shape[-1])
+    if average_clips == "prob":
+        return scores.softmax(dim=-1).mean(dim=1)
+    if average_clips == "score":
+        return scores.mean(dim=1)
+    raise StgcnError(f"test_cfg.average_clips={average_clips!r} is not valid; use 'prob', 'score' or None")
+
+
 @torch.inference_mode()
 def inference(model: nn.Module, loader, indices: list[int], total: int, device: torch.device,
               amp: torch.dtype | None = None, desc: str = "test",
-              show_progress: bool | None = None) -> list | None:
-    """Per-sample float32 logits in dataset order on rank 0 (None on other ranks)."""
+              show_progress: bool | None = None, average_clips: str | None = None) -> list | None:
+    """Per-sample float32 scores in dataset order on rank 0 (None on other ranks)."""
     model.eval()
     results: list[np.ndarray] = []
     bar = Progress(total=len(indices), desc=desc, enabled=show_progress)
     for batch in loader:
         x = batch["keypoint"].to(device, non_blocking=True)
+        clips = x.shape[1] if x.dim() == 6 else 1  # (N, clips, C, T, V, M) -> (N * clips, C, T, V, M)
         with autocast(device, amp):
-            logits = model(x)
-        results.extend(logits.float().cpu().numpy())
-        bar.update(len(x))
+            logits = model(x.flatten(0, 1) if x.dim() == 6 else x)
+        scores = merge_clips(logits.float(), clips, average_clips)
+        results.extend(scores.cpu().numpy())
+        bar.update(len(scores))
     bar.close()
     return dist_utils.gather_ordered(indices, results, total)
 
@@ -59,9 +81,22 @@ def dump_results(results: list, path: str | Path) -> Path:
     return write_atomic(path, data)
 
 
+def dump_results_1x(results: list, labels: list[int], path: str | Path) -> Path:
+    """`--dump`: what mmaction2 1.x's DumpResults writes, one dict per sample in dataset order with torch
+    tensors `pred_score` (K,), `pred_label` (1,) and `gt_label` (1,)."""
+    path = Path(path)
+    if path.suffix not in (".pkl", ".pickle"):
+        raise StgcnError(f"--dump {path}: the dump is a pickle; use a .pkl or .pickle file name")
+    samples = [{"pred_score": torch.from_numpy(np.asarray(r, dtype=np.float32)),
+                "pred_label": torch.tensor([int(np.argmax(r))]), "gt_label": torch.tensor([int(y)])}
+               for r, y in zip(results, labels, strict=True)]
+    return write_atomic(path, pickle.dumps(samples, protocol=4))
+
+
 @dataclass
 class TestOptions:
     out: str | None = None
+    dump: str | None = None
     metrics: list[str] = field(default_factory=list)
     eval_options: dict = field(default_factory=dict)
     fuse_conv_bn: bool = False
@@ -71,6 +106,7 @@ class TestOptions:
     batch_size: int | None = None
     confusion_matrix: str | None = None
     per_class: bool = False
+    overwrite: bool = False
 
 
 def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.Module:
@@ -79,9 +115,11 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
     from stgcn import build_model
     from stgcn.models.checkpoint import load_checkpoint, read_checkpoint
 
-    saved = (read_checkpoint(checkpoint).get("meta") or {}).get("config_dict")
+    meta = read_checkpoint(checkpoint).get("meta")
+    saved = meta.get("config_dict") if isinstance(meta, dict) else None
     diff = []
     if isinstance(saved, dict) and "model" in saved:
+        check_plain(saved["model"], "meta.config_dict.model", checkpoint)
         diff = model_config_diff(saved["model"], cfg["model"])
     note = f"the checkpoint was trained with a different model config ({', '.join(diff[:5])})" if diff else ""
     model = build_model(cfg["model"])
@@ -91,7 +129,18 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
         raise StgcnError(f"{exc}; {note}" if note else str(exc)) from None
     if note:
         logger.warning(f"{checkpoint}: {note}; the weights loaded, check the config")
+    warn_non_finite(model, checkpoint, logger)
     return model.eval()
+
+
+def warn_non_finite(model: nn.Module, checkpoint: str, logger: logging.Logger) -> list[str]:
+    """One warning line naming the first tensor that holds NaN/inf (the scores would mean nothing)."""
+    bad = [name for name, t in model.state_dict().items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        logger.warning(f"{checkpoint}: {len(bad)} weight tensors hold NaN/inf values (first: {bad[0]}); "
+                       "the scores below are not meaningful; use an earlier checkpoint")
+    return bad
 
 
 def model_config_diff(a, b, prefix: str = "model") -> list[str]:
@@ -128,11 +177,18 @@ def report_classes(results: list, labels: list[int], num_classes: int, opts: Tes
 
 def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logger) -> OrderedDict:
     """Evaluate `checkpoint` on `data.test`; dump `--out`, print metrics; returns the metrics (rank 0)."""
-    if not opts.out and not opts.metrics:
+    if not opts.out and not opts.metrics and not opts.dump:
         raise StgcnError("test needs --out result.pkl and/or --eval top_k_accuracy; give at least one")
     if opts.out and Path(opts.out).suffix not in RESULT_SUFFIXES:
         raise StgcnError(f"--out {opts.out}: unsupported suffix; use one of {', '.join(RESULT_SUFFIXES)}")
+    if opts.out:
+        check_output_path(opts.out, opts.overwrite)
+    if opts.dump:
+        check_output_path(opts.dump, opts.overwrite, flag="--dump")
+    if opts.confusion_matrix not in (None, "-"):
+        check_output_path(opts.confusion_matrix, opts.overwrite, flag="--confusion-matrix")
     topk = eval_topk(opts.eval_options)
+    check_data_keys(cfg.get("data") or {}, "config")
     backend = (cfg.get("dist_params") or {}).get("backend")
     info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
     device = dist_utils.resolve_device(opts.device, info.local_rank)
@@ -147,13 +203,17 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
     model = model.to(device)
     loader, indices = build_eval_loader(dataset, loader_settings(cfg["data"], "test"), info, device,
                                         opts.batch_size)
+    logger.info(f"Testing {len(dataset)} samples of data.test")
     results = inference(model, loader, indices, len(dataset), device, amp, desc="test",
-                        show_progress=None if info.is_main else False)
+                        show_progress=None if info.is_main else False, average_clips=average_clips(cfg))
     metrics: OrderedDict = OrderedDict()
     if info.is_main:
         if opts.out:
             print(f"\nwriting results to {opts.out}")
             dump_results(results, opts.out)
+        if opts.dump:
+            print(f"\nwriting per-sample results to {opts.dump}")
+            dump_results_1x(results, dataset.labels, opts.dump)
         if opts.metrics:
             metrics = evaluate(results, dataset.labels, opts.metrics, topk=topk, logger=logger)
             for name, value in metrics.items():

@@ -35,11 +35,13 @@ from stgcn.data.classes import resolve_class_names
 from stgcn.engine import dist as dist_utils
 from stgcn.engine import optim
 from stgcn.engine.config import config_to_text, dump_config
+from stgcn.engine.config_1x import average_clips
 from stgcn.engine.loader import (
     build_data,
     build_eval_loader,
     build_train_loader,
     check_data_keys,
+    check_model_sizes,
     derive_seed,
     loader_settings,
     set_random_seed,
@@ -55,7 +57,7 @@ from stgcn.engine.logger import (
     timestamp,
 )
 from stgcn.engine.metrics import EvalSettings, evaluate, parse_evaluation
-from stgcn.engine.runtime import autocast, configure_cpu_runtime, resolve_amp
+from stgcn.engine.runtime import autocast, configure_cpu_runtime, grad_scaler, resolve_amp
 from stgcn.engine.test import dump_results, inference
 from stgcn.engine.workdir import (
     CheckpointSettings,
@@ -209,7 +211,8 @@ def validate(run: Run, dataset, settings: EvalSettings) -> None:
     val_settings = loader_settings(run.cfg["data"], "val")
     loader, indices = build_eval_loader(dataset, val_settings, run.info, run.device)
     results = inference(run.raw_model, loader, indices, len(dataset), run.device, run.amp, desc="val",
-                        show_progress=None if run.info.is_main else False)
+                        show_progress=None if run.info.is_main else False,
+                        average_clips=average_clips(run.cfg))
     if run.info.is_main:
         metrics = evaluate(results, dataset.labels, settings.metrics, settings.topk, logger=run.logger)
         lr = run.optimizer.param_groups[0]["lr"]
@@ -219,8 +222,9 @@ def validate(run: Run, dataset, settings: EvalSettings) -> None:
             greater = settings.rule != "less" if settings.rule else "loss" not in key
             hook_msgs = run.meta["hook_msgs"]
             if is_better(metrics[key], hook_msgs.get("best_score"), greater):
-                if hook_msgs.get("best_ckpt"):
-                    Path(hook_msgs["best_ckpt"]).unlink(missing_ok=True)
+                old = Path(hook_msgs.get("best_ckpt") or "")
+                if old.name and old.parent.resolve() == run.work_dir.resolve():  # never another run's file
+                    old.unlink(missing_ok=True)
                 name = f"best_{key}_epoch_{run.epoch}.pth"
                 hook_msgs.update(best_score=float(metrics[key]), best_ckpt=str(run.work_dir / name))
                 save_checkpoint(run.work_dir / name, run.raw_model, run.optimizer, _meta(run))
@@ -276,7 +280,8 @@ def test_after_training(run: Run, which: str, eval_settings: EvalSettings) -> No
     settings = loader_settings(run.cfg["data"], "test")
     loader, indices = build_eval_loader(dataset, settings, run.info, run.device)
     results = inference(run.raw_model, loader, indices, len(dataset), run.device, run.amp,
-                        desc=f"test {which}", show_progress=None if run.info.is_main else False)
+                        desc=f"test {which}", show_progress=None if run.info.is_main else False,
+                        average_clips=average_clips(run.cfg))
     if run.info.is_main:
         out = run.work_dir / f"{which}_pred.pkl"
         run.logger.info(f"Testing results of the {which} checkpoint")
@@ -303,6 +308,10 @@ def check_runtime_keys(cfg: dict, source: str) -> list[str]:
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise StgcnError(f"{source}: seed must be a non-negative int, got {seed!r}")
     check_data_keys(cfg["data"], source)
+    check_model_sizes(cfg["model"], source)
+    optim.check_optimizer_config(cfg["optimizer"])
+    optim.build_lr_schedule(cfg.get("lr_config") or {"policy": "fixed"}, cfg["total_epochs"], 1)
+    optim.build_grad_clip(cfg.get("optimizer_config"))
     notes = []
     if cfg.get("workflow", [("train", 1)]) not in ([("train", 1)], [["train", 1]]):
         notes.append("workflow entries other than ('train', 1) are ignored; use --validate to evaluate")
@@ -326,26 +335,6 @@ def _seeds(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo) -> tuple[in
     if seed is None:
         seed = dist_utils.broadcast_object(int(np.random.randint(2**31)))
     return seed, seed + info.rank if opts.diff_seed else seed
-
-
-def _wrap(raw_model: nn.Module, info: dist_utils.DistInfo, device: torch.device, cfg: dict) -> nn.Module:
-    if not info.distributed:
-        return raw_model
-    # 1x1 conv gradients come back channels-last: the same memory order as the parameter, only the
-    # strides of the size-1 dims differ, so DDP's layout warning does not apply
-    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-    return nn.parallel.DistributedDataParallel(
-        raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
-        find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
-
-
-def _grad_scaler(amp: torch.dtype | None, fp16_cfg: dict | None) -> torch.amp.GradScaler | None:
-    """fp16 needs loss scaling (dynamic, or starting from `fp16 = dict(loss_scale=512.)`); bf16 does not."""
-    if amp != torch.float16:
-        return None
-    loss_scale = (fp16_cfg or {}).get("loss_scale", "dynamic")
-    scale = float(loss_scale) if isinstance(loss_scale, (int, float)) else 2.0**16
-    return torch.amp.GradScaler("cuda", init_scale=scale)
 
 
 def _start_logs(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, notes: list[str]):
@@ -396,10 +385,11 @@ def _build_run(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, device:
                                                   f"{opts.config_path}: class_names")
     run_log = RunLog(logger, work_dir / f"{stamp}.log.json", info.rank,
                      work_dir / "tf_logs" if tensorboard else None)
+    model = dist_utils.wrap_model(raw_model, info, device, cfg)
     run = Run(cfg=cfg, opts=opts, info=info, device=device, work_dir=work_dir, logger=logger, log=run_log,
-              model=_wrap(raw_model, info, device, cfg), raw_model=raw_model, optimizer=optimizer,
+              model=model, raw_model=raw_model, optimizer=optimizer,
               schedule=schedule, grad_clip=optim.build_grad_clip(cfg.get("optimizer_config")), amp=amp,
-              scaler=_grad_scaler(amp, cfg.get("fp16")), meta=meta, max_epochs=cfg["total_epochs"],
+              scaler=grad_scaler(amp, cfg.get("fp16")), meta=meta, max_epochs=cfg["total_epochs"],
               log_interval=log_interval)
     if cfg.get("resume_from"):
         _load_weights(run, cfg["resume_from"], resume=True)
@@ -410,7 +400,7 @@ def _build_run(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, device:
 
 def train(cfg: dict, opts: TrainOptions) -> Run:
     """Train as `tools/train.py` does; returns the finished run (its model, epoch and best score)."""
-    notes = check_runtime_keys(cfg, opts.config_path)
+    notes = check_runtime_keys(cfg, opts.config_path) + (cfg.get("converted_from") or {}).get("notes", [])
     log_interval, tensorboard, ignored = parse_log_config(cfg.get("log_config"))
     eval_settings = parse_evaluation(cfg.get("evaluation"))
     ckpt_settings = parse_checkpoint_config(cfg.get("checkpoint_config"))

@@ -12,6 +12,9 @@ the same call, ``(N, C, T, V, M) -> logits``, equal to ``model.eval()`` up to fl
 * each block's edge importance is multiplied into ``A`` and the adjacency is stored pre-arranged
   for the aggregation matmul.
 
+Models with ST-GCN++ blocks or per-person data BatchNorm (mmaction2 1.x options, see
+``stgcn.models.stgcnpp``) are refused with a one-line error: they run unfused.
+
 Weights are buffers (``.to(device)`` moves them, nothing needs gradients). In eager mode a padded
 person's features are reused instead of recomputed (``stgcn.models.persons``); under
 ``torch.jit.trace`` / ``torch.jit.script``, ``torch.compile`` and export the forward runs every person
@@ -28,7 +31,7 @@ from torch import nn
 
 from stgcn.errors import StgcnError
 from stgcn.models.persons import PaddedPersonCache, pooled_persons, skipping_enabled
-from stgcn.models.stgcn import SkeletonGCN, STGCNBlock
+from stgcn.models.stgcn import SkeletonGCN, STGCNBlock, adjacency_rows
 
 RESIDUAL_MODES = {"none": 0, "identity": 1, "conv": 2}
 
@@ -76,12 +79,11 @@ class FusedBlock(nn.Module):
         self.kernel_size = k
         self.out_channels = c_out
         self.aggregate_first = bool(gcn.aggregate_first)
+        self.register_buffer("adjacency", adjacency_rows(a, self.aggregate_first).contiguous().float())
         if self.aggregate_first:
-            self.register_buffer("adjacency", a.permute(2, 0, 1).reshape(v * k, v).float())
             self.register_buffer("gcn_weight", weight.transpose(0, 1).reshape(c_out, k * c_in, 1, 1).float())
             self.register_buffer("gcn_bias", bias.t().reshape(1, c_out, 1, v).float())
         else:
-            self.register_buffer("adjacency", a.permute(1, 0, 2).reshape(v * k, v).t().contiguous().float())
             self.register_buffer("gcn_weight", weight.reshape(k * c_out, c_in, 1, 1).float())
             self.register_buffer("gcn_bias", bias.float())
         conv = block.tcn[2]
@@ -134,10 +136,8 @@ class FusedSkeletonGCN(nn.Module):
         self.register_buffer("data_scale", scale.view(v, c).float())
         self.register_buffer("data_shift", shift.view(v, c).float())
         with torch.no_grad():
-            blocks = []
-            for i, block in enumerate(backbone.st_gcn_networks):
-                importance = 1.0 if backbone.edge_importance is None else backbone.edge_importance[i]
-                blocks.append(FusedBlock(block, (backbone.A * importance).detach()))
+            blocks = [FusedBlock(block, backbone.block_adjacency(i).detach())
+                      for i, block in enumerate(backbone.st_gcn_networks)]
         self.blocks = nn.ModuleList(blocks)
         self.register_buffer("fc_weight", head.fc.weight.detach().view(self.num_classes, -1).clone())
         self.register_buffer("fc_bias", head.fc.bias.detach().clone())
@@ -189,4 +189,10 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     if not isinstance(model, SkeletonGCN):
         raise StgcnError(f"fuse_conv_bn expects a SkeletonGCN (from stgcn.build_model), got "
                          f"{type(model).__name__}")
+    backbone = model.backbone
+    other = sorted({type(b).__name__ for b in backbone.st_gcn_networks if not isinstance(b, STGCNBlock)})
+    if other or backbone.data_bn_type == "MVC":
+        what = f"{', '.join(other)} blocks" if other else "data_bn_type='MVC'"
+        raise StgcnError(f"fuse_conv_bn folds ST-GCN blocks only; this model has {what} (ST-GCN++ "
+                         "options); run it unfused (drop --fuse-conv-bn)")
     return FusedSkeletonGCN(model).to(next(model.parameters()).device)

@@ -11,6 +11,8 @@ operation, laid out for speed: activations and conv weights stay in channels-las
   permute or ``.contiguous()`` copy,
 * the 9x1 temporal convolutions and BatchNorms run on oneDNN/cuDNN's channels-last kernels.
 
+The backbone class :class:`GCNBackbone` also serves the mmaction2 1.x / PYSKL ``STGCN``
+(``stgcn.models.stgcnpp`` builds it; ``stgcn.models.remap`` renames 1.x weights to these names).
 benchmarks/README.md has the measurements behind each choice; ``stgcn.models.fuse`` is the
 BN-folded inference path, and in eval mode without autograd ``SkeletonGCN`` does not recompute
 padded persons (``stgcn.models.persons``).
@@ -28,10 +30,23 @@ from stgcn.errors import StgcnError
 from stgcn.graph import Graph
 from stgcn.models.batchnorm import BatchNorm1d, BatchNorm2d
 from stgcn.models.persons import PaddedPersonCache, pooled_persons, skipping_enabled
+from stgcn.models.remap import REMAPS
 
 # (in, out, temporal stride) of the ten blocks after the first; the first maps in_channels -> 64.
 BLOCK_PLAN = ((64, 64, 1), (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1),
               (128, 256, 2), (256, 256, 1), (256, 256, 1))
+
+
+def adjacency_rows(A: torch.Tensor, aggregate_first: bool) -> torch.Tensor:
+    """(K, V, V) adjacency laid out for the aggregation matmul of :class:`ConvTemporalGraphical`.
+
+    Aggregate-first: rows ``(w, k)`` over input joints ``v`` (``(V*K, V)``); conv-first: rows ``w``
+    over the conv output's ``(v, k)`` rows (``(V, V*K)``).
+    """
+    k, v = A.shape[0], A.shape[1]
+    if aggregate_first:
+        return A.permute(2, 0, 1).reshape(v * k, v)
+    return A.permute(1, 0, 2).reshape(v * k, v).t()
 
 
 class ConvTemporalGraphical(nn.Module):
@@ -42,27 +57,40 @@ class ConvTemporalGraphical(nn.Module):
     on the narrow side and the ``K * C_out`` intermediate never exists); other blocks convolve
     first. The conv bias, which the reference sums through the graph, is added after the
     aggregation as the (joint, channel) table ``sum_k colsum(A_k)[w] * b[k, c]``.
+
+    ``conv_pos='post'`` (mmaction2 1.x) is the other order as a layer: the conv maps the aggregated
+    ``K * C_in`` channels to ``C_out`` (weight ``(C_out, K*C_in)``), its bias added once.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, conv_pos: str = "pre") -> None:
         super().__init__()
+        if conv_pos not in ("pre", "post"):
+            raise StgcnError(f"gcn_conv_pos must be 'pre' or 'post', got {conv_pos!r}")
         self.kernel_size = kernel_size
         self.out_channels = out_channels
-        self.conv = nn.Conv2d(in_channels, out_channels * kernel_size, kernel_size=1)
-        self.aggregate_first = in_channels < out_channels
+        self.conv_pos = conv_pos
+        if conv_pos == "pre":
+            self.conv = nn.Conv2d(in_channels, out_channels * kernel_size, kernel_size=1)
+        else:
+            self.conv = nn.Conv2d(in_channels * kernel_size, out_channels, kernel_size=1)
+        self.aggregate_first = conv_pos == "post" or in_channels < out_channels
 
     def forward(self, x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         n, c, t, v = x.shape
         k, c_out = self.kernel_size, self.out_channels
         weight, bias = self.conv.weight, self.conv.bias
-        bias_wc = None if bias is None else (A.sum(1).unsqueeze(2) * bias.view(k, 1, c_out)).sum(0)
+        if self.conv_pos == "post":
+            bias_wc = None if bias is None else bias.view(1, c_out).expand(v, c_out)
+        else:
+            bias_wc = None if bias is None else (A.sum(1).unsqueeze(2) * bias.view(k, 1, c_out)).sum(0)
         # x is channels-last, so (n*t, v, c) is a free view; both matmuls batch over frames
         # against the expanded (stride-0) adjacency.
+        a = adjacency_rows(A, self.aggregate_first)
         if self.aggregate_first:
-            a = A.permute(2, 0, 1).reshape(v * k, v)  # rows (w, k)
             z = torch.bmm(a.expand(n * t, v * k, v), x.permute(0, 2, 3, 1).reshape(n * t, v, c))
-            w = weight.view(k, c_out, c).transpose(0, 1).reshape(c_out, k * c, 1, 1)
-            out = F.conv2d(z.view(n, t, v, k * c).permute(0, 3, 1, 2), w)
+            if self.conv_pos == "pre":
+                weight = weight.view(k, c_out, c).transpose(0, 1).reshape(c_out, k * c, 1, 1)
+            out = F.conv2d(z.view(n, t, v, k * c).permute(0, 3, 1, 2), weight)
             if bias_wc is None:
                 return out
             # Added on the (frame, joint * channel) rows view: the bias gradient is then a sum over
@@ -70,7 +98,6 @@ class ConvTemporalGraphical(nn.Module):
             rows = out.permute(0, 2, 3, 1).reshape(n * t, v * c_out) + bias_wc.reshape(1, v * c_out)
             return rows.view(n, t, v, c_out).permute(0, 3, 1, 2)
         y = F.conv2d(x, weight)  # channels-last (n, t, v, k*c_out): rows (v, k) of each frame
-        a = A.permute(1, 0, 2).reshape(v * k, v).t()  # (w, v*k)
         y = y.permute(0, 2, 3, 1).reshape(n * t, v * k, c_out)
         a = a.expand(n * t, v, v * k)
         out = torch.bmm(a, y) if bias_wc is None else torch.baddbmm(bias_wc, a, y)
@@ -119,26 +146,38 @@ class STGCNBlock(nn.Module):
         return torch.relu_(y)
 
 
-class STGCN(nn.Module):
-    """The ST-GCN backbone: data BatchNorm, ten ST-GCN blocks, learnable edge importance."""
+class GCNBackbone(nn.Module):
+    """Data BatchNorm, then a list of graph blocks, with the 0.x state-dict names.
 
-    def __init__(self, in_channels: int, graph_cfg: dict, edge_importance_weighting: bool = True,
-                 data_bn: bool = True, pretrained: str | None = None, dropout: float = 0.0,
-                 temporal_kernel_size: int = 9) -> None:
+    ``data_bn_type``: ``'VC'`` (per joint and channel), ``'MVC'`` (also per person slot, 1.x) or None.
+    ST-GCN blocks (:class:`STGCNBlock`) share the graph buffer ``A``, scaled per block by
+    ``edge_importance[i]`` when ``edge_importance`` is set; blocks that carry their own adjacency
+    (``stgcn.models.stgcnpp``) get ``None``.
+    """
+
+    def __init__(self, graph, in_channels: int, blocks: list[nn.Module], edge_importance: bool = True,
+                 data_bn_type: str | None = "VC", num_person: int = 2, pretrained: str | None = None) -> None:
         super().__init__()
-        graph = Graph(**graph_cfg)
+        if data_bn_type not in ("VC", "MVC", None):
+            raise StgcnError(f"backbone.data_bn_type must be 'VC', 'MVC' or None, got {data_bn_type!r}")
         self.graph = graph
         self.in_channels = in_channels
         self.num_node = graph.num_node
+        self.num_person = num_person
         self.layout = graph.layout_name
-        self.register_buffer("A", torch.tensor(graph.A, dtype=torch.float32))
-        k, v = self.A.shape[0], self.A.shape[1]
-        self.data_bn = BatchNorm1d(in_channels * v) if data_bn else nn.Identity()
-        kernel = (temporal_kernel_size, k)
-        blocks = [STGCNBlock(in_channels, 64, kernel, 1, dropout=0.0, residual=False)]
-        blocks += [STGCNBlock(ci, co, kernel, s, dropout=dropout) for ci, co, s in BLOCK_PLAN]
+        self.data_bn_type = data_bn_type
+        # A person's features depend on its slot when data_bn normalises per slot (MVC).
+        self.persons_independent = data_bn_type != "MVC"
+        shared_graph = any(isinstance(b, STGCNBlock) for b in blocks)
+        if shared_graph:
+            self.register_buffer("A", torch.tensor(graph.A, dtype=torch.float32))
+        else:
+            self.register_buffer("A", None)
+        v = graph.num_node
+        width = {"VC": in_channels * v, "MVC": num_person * in_channels * v}.get(data_bn_type)
+        self.data_bn = BatchNorm1d(width) if width else nn.Identity()
         self.st_gcn_networks = nn.ModuleList(blocks)
-        if edge_importance_weighting:
+        if edge_importance and shared_graph:
             self.edge_importance = nn.ParameterList(
                 nn.Parameter(torch.ones(self.A.shape)) for _ in self.st_gcn_networks)
         else:
@@ -170,16 +209,42 @@ class STGCN(nn.Module):
             raise StgcnError(
                 f"input has C={c}, V={v} but the backbone expects in_channels={self.in_channels}, "
                 f"{self.num_node} joints; check the pipeline and graph_cfg.layout")
-        x = x.to(self.A.dtype).permute(0, 4, 2, 3, 1).reshape(n * m * t, v * c)  # joint-major (v, c)
-        x = self.data_bn(x)
+        x = x.to(self.st_gcn_networks[0].gcn.conv.weight.dtype)
+        if self.data_bn_type == "MVC":
+            if m != self.num_person:
+                raise StgcnError(f"input has M={m} persons but data_bn_type='MVC' needs num_person="
+                                 f"{self.num_person}; set FormatGCNInput(num_person=...) to match")
+            x = self.data_bn(x.permute(0, 2, 4, 3, 1).reshape(n * t, m * v * c))  # columns (m, v, c)
+            x = x.view(n, t, m, v, c).transpose(1, 2).reshape(n * m, t, v, c)
+        else:
+            x = self.data_bn(x.permute(0, 4, 2, 3, 1).reshape(n * m * t, v * c))  # joint-major (v, c)
         return x.view(n * m, t, v, c).permute(0, 3, 1, 2)
+
+    def block_adjacency(self, i: int) -> torch.Tensor | None:
+        """The adjacency block ``i`` aggregates with (None: the block holds its own)."""
+        if not isinstance(self.st_gcn_networks[i], STGCNBlock):
+            return None
+        return self.A if self.edge_importance is None else self.A * self.edge_importance[i]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.embed(x)
         for i, block in enumerate(self.st_gcn_networks):
-            a = self.A if self.edge_importance is None else self.A * self.edge_importance[i]
-            x = block(x, a)
+            x = block(x, self.block_adjacency(i))
         return x
+
+
+class STGCN(GCNBackbone):
+    """The mmaction2 0.x ST-GCN backbone: data BatchNorm, ten ST-GCN blocks, edge importance."""
+
+    def __init__(self, in_channels: int, graph_cfg: dict, edge_importance_weighting: bool = True,
+                 data_bn: bool = True, pretrained: str | None = None, dropout: float = 0.0,
+                 temporal_kernel_size: int = 9) -> None:
+        graph = Graph(**graph_cfg)
+        kernel = (temporal_kernel_size, graph.A.shape[0])
+        blocks = [STGCNBlock(in_channels, 64, kernel, 1, dropout=0.0, residual=False)]
+        blocks += [STGCNBlock(ci, co, kernel, s, dropout=dropout) for ci, co, s in BLOCK_PLAN]
+        super().__init__(graph, in_channels, blocks, edge_importance_weighting,
+                         "VC" if data_bn else None, pretrained=pretrained)
 
 
 class STGCNHead(nn.Module):
@@ -222,15 +287,20 @@ class STGCNHead(nn.Module):
         return self.classify(self.pool(x).view(nm // self.num_person, self.num_person, c))
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> dict:
-        labels = labels.view(-1)
-        losses = {}
-        with torch.no_grad():
-            for k in self.topk:
-                kk = min(k, logits.shape[1])
-                hit = (logits.topk(kk, dim=1).indices == labels[:, None]).any(1)
-                losses[f"top{k}_acc"] = hit.float().mean().item()
-        losses["loss_cls"] = self.loss_cls(logits, labels, self.label_smooth_eps)
-        return losses
+        return classification_loss(self, logits, labels)
+
+
+def classification_loss(head: nn.Module, logits: torch.Tensor, labels: torch.Tensor) -> dict:
+    """``{'topK_acc': float, ..., 'loss_cls': tensor}`` from ``head.topk``, ``head.loss_cls``."""
+    labels = labels.view(-1)
+    losses = {}
+    with torch.no_grad():
+        for k in head.topk:
+            kk = min(k, logits.shape[1])
+            hit = (logits.topk(kk, dim=1).indices == labels[:, None]).any(1)
+            losses[f"top{k}_acc"] = hit.float().mean().item()
+    losses["loss_cls"] = head.loss_cls(logits, labels, head.label_smooth_eps)
+    return losses
 
 
 class CrossEntropyLoss(nn.Module):
@@ -258,7 +328,9 @@ def build_loss(cfg: dict) -> nn.Module:
 class SkeletonGCN(nn.Module):
     """Recognizer: ``logits = cls_head(backbone(x))``; ``loss()`` gives loss_cls and batch accuracy."""
 
-    def __init__(self, backbone: STGCN, cls_head: STGCNHead) -> None:
+    checkpoint_remaps = REMAPS  # the foreign layouts load_checkpoint may apply
+
+    def __init__(self, backbone: GCNBackbone, cls_head: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
         self.cls_head = cls_head
@@ -275,7 +347,7 @@ class SkeletonGCN(nn.Module):
             raise StgcnError(
                 f"input has M={m} persons but cls_head.num_person={self.cls_head.num_person}; set "
                 f"FormatGCNInput(num_person=...) and cls_head num_person to the same value")
-        if skipping_enabled(self, keypoint):
+        if self.backbone.persons_independent and skipping_enabled(self, keypoint):
             pooled = pooled_persons(self, self._padded_cache, keypoint, self.person_features)
             return self.cls_head.classify(pooled)
         return self.cls_head(self.backbone(keypoint))

@@ -10,6 +10,7 @@ from stgcn.commands import convert as convert_cmd
 from stgcn.data.convert import nw_ucla
 from stgcn.data.safe_pickle import load_pickle
 from stgcn.errors import StgcnError
+from stgcn.graph import get_layout
 from tests.conftest import shared_path
 from tests.data.helpers import first_item
 
@@ -65,28 +66,20 @@ def test_bad_file_is_skipped_not_fatal(tmp_path):
     assert summary.skipped[0][0] == "a01_s02_e00_v03.json" and "cannot read the JSON" in summary.skipped[0][1]
 
 
-def test_layout_is_a_tree_rooted_at_shoulder_center_and_bones_point_inwards():
-    layout = nw_ucla.NW_UCLA_LAYOUT
-    edges = {frozenset(e) for e in layout["edges"]}
-    assert layout["num_node"] == 20 and len(edges) == 19 and layout["center"] == 2
-    reached, frontier = {layout["center"]}, [layout["center"]]
-    while frontier:  # connected with V - 1 edges -> a tree
-        node = frontier.pop()
-        for edge in edges:
-            if node in edge and not edge <= reached:
-                (other,) = edge - {node}
-                reached.add(other)
-                frontier.append(other)
-    assert reached == set(range(20))
-    pairs = nw_ucla.NW_UCLA_BONE_PAIRS
-    assert [v1 for v1, _ in pairs] == list(range(20))
-    for v1, v2 in pairs:
-        assert (v1, v2) == (2, 2) or frozenset((v1, v2)) in edges
-    graph = pytest.importorskip("stgcn.graph")
-    if "nw-ucla" in graph.LAYOUTS:
-        registered = graph.get_layout("nw-ucla")
-        assert registered.num_node == 20 and registered.center == 2
-        assert {frozenset(e) for e in registered.edges} == edges
+# Kinect v1 joints: 0 hip centre, 1 spine, 2 shoulder centre, 3 head, 4-7 left shoulder, elbow, wrist,
+# hand, 8-11 the same on the right, 12-15 left hip, knee, ankle, foot, 16-19 the same on the right.
+KINECT_V1_BONES = [(0, 1), (1, 2), (2, 3), (2, 4), (4, 5), (5, 6), (6, 7), (2, 8), (8, 9), (9, 10), (10, 11),
+                   (0, 12), (12, 13), (13, 14), (14, 15), (0, 16), (16, 17), (17, 18), (18, 19)]
+# each joint's neighbour towards the shoulder centre (2), which points to itself
+KINECT_V1_PARENTS = [1, 2, 2, 2, 2, 4, 5, 6, 2, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18]
+
+
+@pytest.mark.parametrize("name", ["nw-ucla"])
+def test_layout_is_the_kinect_v1_skeleton(name):
+    layout = get_layout(name)
+    assert layout.num_node == nw_ucla.NUM_JOINTS == 20 and layout.center == 2 and layout.dims == 3
+    assert {frozenset(e) for e in layout.edges} == {frozenset(e) for e in KINECT_V1_BONES}
+    assert list(layout.bones) == list(enumerate(KINECT_V1_PARENTS))
 
 
 def test_cli_converts_the_release(tmp_path, capsys):

@@ -241,3 +241,20 @@ def test_pack_command(tmp_path, capsys):
     assert line.startswith("packed 5 samples (") and f"into {tmp_path / 'packed'}" in line
     with pytest.raises(StgcnError, match="does not exist"):
         pack_command.run(parser.parse_args([str(tmp_path / "missing.pkl")]))
+
+
+def test_model_dependent_rules_still_apply_to_packs(tmp_path):
+    """Packs skip the rules `stgcn pack` applied, never the ones that depend on the model."""
+    from stgcn.data import SampleSpec
+
+    out = tmp_path / "out"
+    pack_annotations(_items(), out)
+    with pytest.raises(StgcnError, match=r"sample #3 \(v3\): field 'label' is outside \[0, 3\) \(label=3\); "
+                                         r"check num_classes in the config \(\+1 more"):
+        PoseDataset(out, PIPELINE, num_classes=3)
+    with pytest.raises(StgcnError, match=r"sample #0 \(v0\): field 'keypoint' has V != 25 .*\(\+4 more"):
+        PoseDataset(out, PIPELINE, spec=SampleSpec(num_joints=25))
+    meta = (out / "meta.json").read_text().replace('"version": 2', '"version": 1')
+    (out / "meta.json").write_text(meta.replace('"total_frames": 4', '"total_frames": 40'))
+    with pytest.raises(StgcnError, match=r"sample #2 \(v2\): field 'total_frames' is not in \[1, T\]"):
+        PoseDataset(out, PIPELINE)  # a pack from before packs were checked gets every rule

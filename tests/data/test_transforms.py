@@ -40,10 +40,12 @@ def test_unknown_and_missing_arguments():
 
 MINIMAL = {  # a short pipeline exercising each registered transform on [M, T, V, C] data
     "PaddingWithLoop": [dict(type="PaddingWithLoop", clip_len=8), dict(type="PoseDecode")],
+    "PadTo": [dict(type="PadTo", length=64), dict(type="PoseDecode")],
     "UniformSampleFrames": [dict(type="UniformSampleFrames", clip_len=8), dict(type="PoseDecode")],
     "RandomSampleFrames": [dict(type="RandomSampleFrames", clip_len=8), dict(type="PoseDecode")],
     "PoseDecode": [dict(type="PoseDecode")],
     "FormatGCNInput": [dict(type="FormatGCNInput")],
+    "PackActionInputs": [dict(type="FormatGCNInput"), dict(type="PackActionInputs")],
     "PoseNormalize": [dict(type="FormatGCNInput"), dict(type="PoseNormalize")],
     "Collect": [dict(type="Collect", keys=["keypoint"])],
     "ToTensor": [dict(type="ToTensor", keys=["keypoint"])],
@@ -64,7 +66,8 @@ def test_every_registered_transform_runs(name):
     dims = 3 if name == "PreNormalize3D" else 2
     out = build_pipeline(MINIMAL[name])(_sample(v=25 if dims == 3 else 17, c=dims, score=dims == 2))
     assert out is not None and "keypoint" in out
-    assert all(isinstance(x, torch.Tensor) for x in [out["keypoint"]]) == (name == "ToTensor")
+    tensor_out = name in ("ToTensor", "PackActionInputs")
+    assert all(isinstance(x, torch.Tensor) for x in [out["keypoint"]]) == tensor_out
 
 
 # --- 0.x transforms ---------------------------------------------------------------------------

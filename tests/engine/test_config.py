@@ -190,3 +190,10 @@ def test_nw_ucla_stream_configs_only_add_their_features_to_the_joint_recipe():
                                                          "test_pipeline")} == \
                {k: v for k, v in joint.items() if k not in ("data", "work_dir", "train_pipeline",
                                                            "test_pipeline")}
+
+
+def test_cfg_options_fill_a_none_section():
+    cfg = {"optimizer_config": {"grad_clip": None}}
+    merged = merge_cfg_options(cfg, {"optimizer_config.grad_clip.max_norm": 35})
+    assert merged == {"optimizer_config": {"grad_clip": {"max_norm": 35}}}
+    assert cfg == {"optimizer_config": {"grad_clip": None}}

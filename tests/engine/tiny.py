@@ -84,3 +84,44 @@ def run_command(cmd: list[str], cwd: Path, timeout: int = 300) -> subprocess.Com
         out, err = proc.communicate()
         pytest.fail(f"{' '.join(cmd[:6])} timed out:\n{err[-3000:]}")
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def interrupt_when(cmd: list[str], cwd: Path, marker: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    """Run `cmd`, send it SIGINT (Ctrl-C) once `marker` appears on its stderr, and wait for it to end."""
+    import queue
+    import threading
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    lines: queue.Queue = queue.Queue()
+    err: list[str] = []
+
+    def read() -> None:
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        while True:
+            line = lines.get(timeout=timeout)
+            if line is None:
+                pytest.fail(f"{marker!r} never appeared:\n{''.join(err)[-3000:]}")
+            err.append(line)
+            if marker in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out = proc.stdout.read()
+        proc.wait(timeout=timeout)
+    except (queue.Empty, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail(f"{' '.join(cmd[:6])} timed out:\n{''.join(err)[-3000:]}")
+    reader.join(timeout=30)
+    while not lines.empty():
+        line = lines.get()
+        if line is not None:
+            err.append(line)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, "".join(err))

@@ -77,3 +77,16 @@ def test_cuda_autocast_train_and_fused_eval(dtype):
         with torch.autocast("cuda", dtype=dtype):
             got = fuse_conv_bn(model)(x)
     assert _rel(got.float(), want) <= 5e-2
+
+
+@pytest.mark.parametrize("name", ["stgcn_3d_ntu", "stgcnpp_2d_coco"])
+def test_cuda_matches_mmaction2_1x(name):
+    from tests.models.test_mmaction1x import oracle, ours
+    d = oracle(name)
+    model = stgcn.build_model(d["model_cfg"])
+    own = {k: v.shape for k, v in model.state_dict().items()}
+    model.load_state_dict(stgcn.models.remap.mmaction2_1x(d["state_dict"], own))
+    model.to(DEVICE).eval()
+    with torch.no_grad():
+        for x, want in zip(d["inputs"], d["logits"], strict=True):
+            assert _rel(model(ours(x).to(DEVICE)), want) < 1e-5

@@ -11,8 +11,8 @@ Splits:
 * `xsub_train` = odd subjects (s01, s03, s05, s07, s09), `xsub_val` = even subjects. The dataset
   defines no cross-subject protocol; this one is documented here so results can be compared.
 
-`NW_UCLA_LAYOUT` and `NW_UCLA_BONE_PAIRS` describe the 20-joint Kinect v1 skeleton (0-based) for the
-graph and for JointToBone.
+The 20-joint Kinect v1 skeleton (graph edges and bone pairs) is the `nw-ucla` entry of
+`stgcn.graph.LAYOUTS`.
 """
 
 from __future__ import annotations
@@ -29,15 +29,11 @@ from stgcn.errors import StgcnError
 from stgcn.graph import LAYOUTS
 from stgcn.progress import Progress
 
-NUM_JOINTS = 20
+NUM_JOINTS = LAYOUTS["nw-ucla"].num_node
 IMG_SHAPE = (480, 640)
 CLASS_NAMES = ("pick up with one hand", "pick up with two hands", "drop trash", "walk around",
                "sit down", "stand up", "donning", "doffing", "throw", "carry")
 
-# The 20-joint Kinect v1 skeleton lives with the other layouts; re-exported here for convenience.
-NW_UCLA_LAYOUT = dict(num_node=LAYOUTS["nw-ucla"].num_node, edges=list(LAYOUTS["nw-ucla"].edges),
-                      center=LAYOUTS["nw-ucla"].center)
-NW_UCLA_BONE_PAIRS = LAYOUTS["nw-ucla"].bones
 
 ACTION_IDS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)  # the aXX of labels 1..10 (ids 7 and 10 do not exist)
 _NAME = re.compile(r"a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})")

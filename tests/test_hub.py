@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from stgcn import Recognizer, StgcnError
+from stgcn.data.classes import NTU60
 from stgcn.hub import download_checkpoint, hash_prefix, resolve_checkpoint, stgcn_home
 from stgcn.models import zoo
 from tests.inference.helpers import make_checkpoint, make_samples
@@ -137,8 +138,8 @@ def test_load_from_url_and_class_names_stored_by_training(served, home, tmp_path
     name = next(p.name for p in folder.glob("tiny-*.pth") if p.name != "tiny-deadbeef.pth")
     config = write_tiny_config(tmp_path)
     cfg = load_config(config, parse_cfg_options(["total_epochs=1"]))
-    opts = TrainOptions(config_path=str(config), work_dir=str(tmp_path / "w"), device="cpu", seed=0,
-                        load_from=f"{base}/{name}")
+    cfg.update(work_dir=str(tmp_path / "w"), seed=0, load_from=f"{base}/{name}")
+    opts = TrainOptions(config_path=str(config), device="cpu")
     with pytest.raises(StgcnError, match=r"tiny.py: class_names: 3 class names but the model has num_cl"):
         train(dict(cfg, class_names=["a", "b", "c"]), opts)
     run = train(dict(cfg, class_names=["a", "b", "c", "d"]), opts)
@@ -155,3 +156,31 @@ def test_tools_test_takes_a_checkpoint_url(served, home, tmp_path):
     config, out = write_tiny_config(tmp_path), tmp_path / "out.pkl"
     assert test_command.main([str(config), f"{base}/{name}", "--out", str(out), "--device", "cpu"]) == 0
     assert out.is_file() and _cached(home) == [name]
+
+
+def test_predict_by_zoo_name_downloads_and_uses_the_entry(served, home, monkeypatch, capsys):
+    """A released 0.x checkpoint carries no config: the zoo entry supplies the project config and names."""
+    import dataclasses
+
+    from stgcn import build_model
+    from stgcn.cli import main
+    from stgcn.data import dump_pickle
+    from stgcn.models.checkpoint import save_checkpoint
+
+    base, folder, _ = served
+    entry = zoo.ZOO["stgcn_80e_ntu60_xsub_keypoint"]
+    model = build_model(entry.model_config())
+    plain = folder / "plain.pth"
+    save_checkpoint(plain, model, meta={"mmaction_version": "0.24.1"})
+    name = f"{entry.name}-{hashlib.sha256(plain.read_bytes()).hexdigest()[:8]}.pth"
+    plain.rename(folder / name)
+    monkeypatch.setitem(zoo.ZOO, entry.name, dataclasses.replace(entry, url=f"{base}/{name}"))
+    one = make_samples(1)[0]
+    two = dict(one, keypoint=np.repeat(one["keypoint"], 2, 0),
+               keypoint_score=np.repeat(one["keypoint_score"], 2, 0))
+    dump_pickle([two], folder / "two_persons.pkl")
+    assert main(["predict", entry.name, str(folder / "two_persons.pkl"), "--top-k", "1"]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row.startswith("clip0") and _cached(home) == [name]
+    assert row.split("  ")[1].strip() == NTU60[0]  # label 0, named with the entry's class list
+    assert any(row.endswith(f"{n} {score}") for n in NTU60 for score in row.split()[-1:])

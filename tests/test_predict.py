@@ -12,7 +12,6 @@ from stgcn import Recognizer, build_model
 from stgcn.cli import main
 from stgcn.data import dump_pickle, pack
 from stgcn.data.classes import BUILTIN
-from stgcn.engine.config import load_config
 from stgcn.hub import hash_prefix
 from stgcn.models.zoo import ZOO
 from tests.inference.helpers import make_checkpoint, make_samples
@@ -129,10 +128,7 @@ def test_zoo_entry_is_consistent(name):
     entry = ZOO[name]
     assert hash_prefix(entry.url) and entry.url.startswith("https://download.openmmlab.com/mmaction/")
     assert entry.classes in BUILTIN and 0 < entry.top1 < 100
-    if entry.source != "mmaction2 0.x":
-        pytest.skip("mmaction2 1.x models (RecognizerGCN) are not buildable here yet")
-    cfg = load_config(entry.config_path())
-    model = build_model(cfg["model"])
+    model = build_model(entry.model_config())
     assert sum(p.numel() for p in model.parameters()) == entry.num_params
     assert model.backbone.layout == entry.layout
     assert model.cls_head.num_classes == len(BUILTIN[entry.classes])

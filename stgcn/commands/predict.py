@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint: .pth path, https:// URL or model zoo name")
     parser.add_argument("input", help="annotation .pkl, packed directory, or .npy/.npz keypoint array")
     parser.add_argument("--config", help="config file (needed when the checkpoint carries none)")
-    parser.add_argument("--label-map", help="class names, one per line (default: the checkpoint's)")
+    parser.add_argument("--label-map", help="class names: a text file, one per line, or a built-in list "
+                                            "(ntu60, ntu120, nw_ucla, penn_action); default: the "
+                                            "checkpoint's")
     parser.add_argument("--split", help="split of a split annotation file, e.g. test or xsub_val")
     parser.add_argument("--top-k", type=int, default=5, help="classes listed per sample (default 5)")
     parser.add_argument("--batch-size", type=int, default=None,

@@ -8,8 +8,9 @@ are annotation-format dicts: ``keypoint [M, T, V, C]`` (``[T, V, C]`` is one per
 ``keypoint_score [M, T, V]``, ``img_shape``, ``total_frames``; ``label`` and ``frame_dir`` are optional.
 
 Batches run on the BatchNorm-folded model (``stgcn.models.fuse``) when it reproduces the plain model's
-scores on a probe input; when a test pipeline yields several clips per sample (a leading clip axis), the
-clips' softmax scores are averaged (``cls_head.average_clips='score'`` averages logits instead).
+scores on a probe input. When a test pipeline yields several clips per sample (a leading clip axis, 1.x
+configs), the clips' softmax scores are averaged (what ``tools/test.py --out`` then writes), or with
+``test_cfg.average_clips='score'`` their logits before the softmax.
 """
 
 from __future__ import annotations
@@ -83,8 +84,11 @@ def _test_dataset_cfg(cfg: dict) -> dict:
 
 
 def _average_mode(cfg: dict) -> str:
-    head = (cfg.get("model") or {}).get("cls_head") or {}
-    return head.get("average_clips") or "prob"
+    """How several clips of one sample merge: test_cfg.average_clips of a 1.x config, else 'prob'."""
+    mode = (cfg.get("test_cfg") or {}).get("average_clips") or "prob"
+    if mode not in ("prob", "score"):
+        raise StgcnError(f"config: test_cfg.average_clips={mode!r} is not valid; use 'prob' or 'score'")
+    return mode
 
 
 class Recognizer:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stgcn.data.packed import PackedAnnotations, find_packed, unpack_layout
+from stgcn.data.packed import PackedAnnotations, is_packed_dir, unpack_layout
 from stgcn.data.safe_pickle import load_pickle
 from stgcn.errors import StgcnError, did_you_mean
 
@@ -75,11 +75,10 @@ def load_samples(path: str | os.PathLike, split: str | None = None) -> list[dict
         if split is not None:
             raise StgcnError(f"{path}: --split applies to annotation files, not to {path.suffix} arrays")
         return _from_array(path)
-    packed = find_packed(path) if path.is_dir() else None
     if path.is_dir():
-        if packed is None:
+        if not is_packed_dir(path):
             raise StgcnError(f"{path}: a directory that `stgcn pack` did not write; give its output folder")
-        records = PackedAnnotations(packed)
+        records = PackedAnnotations(path)
         samples = _select(records, records.split, split, source)
     else:
         records, splits = unpack_layout(load_pickle(path), source)

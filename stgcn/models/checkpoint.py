@@ -18,6 +18,7 @@ import os
 import pickle
 import warnings
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -62,19 +63,15 @@ def _torch_load(path: Path, map_location) -> object:
 
 
 def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-<<<<<<< HEAD
-    """Load a checkpoint (file, URL or model zoo name) safely; returns a dict with at least ``state_dict``."""
-    from stgcn.hub import local_checkpoint
-
-    path = local_checkpoint(path)
-=======
-    """Load a checkpoint file safely: ``{'state_dict', 'meta', ...}`` as stored (names not remapped).
+    """Load a checkpoint (file, URL or model zoo name) safely: ``{'state_dict', 'meta', ...}`` as stored
+    (names not remapped).
 
     A bare state dict gives ``{'state_dict': it, 'meta': {}}``; ``meta`` keeps the plain-data part
     of foreign checkpoints (e.g. mmengine's ``cfg`` text, epoch, seed).
     """
-    path = Path(path)
->>>>>>> main
+    from stgcn.hub import local_checkpoint
+
+    path = local_checkpoint(path)
     if not path.is_file():
         raise StgcnError(f"{path}: checkpoint file not found; check the path")
     try:

@@ -31,6 +31,15 @@ class ZooEntry:
     num_params: int
     dataset: str
     source: str          # 'mmaction2 0.x' or 'mmaction2 1.x'
+    model: dict | None = None  # the model part of a 1.x config (its config file is not in this project)
+
+    def model_config(self) -> dict:
+        """The model dict that rebuilds this checkpoint's network."""
+        if self.model is not None:
+            return dict(self.model)
+        from stgcn.engine.config import load_config
+
+        return load_config(self.config_path())["model"]
 
     def config_path(self) -> Path:
         """The project config that rebuilds this model (0.x entries) or a one-line error."""
@@ -43,7 +52,14 @@ class ZooEntry:
 
 def _x1(arch: str, name: str, stamp: str, top1: float, params: int, layout: str, dataset: str) -> ZooEntry:
     url = f"{_MMACTION}/v1.0/skeleton/{arch}/{name}/{name}_{stamp}.pth"
-    return ZooEntry(name, url, name, layout, "ntu60", top1, params, dataset, "mmaction2 1.x")
+    if arch == "stgcn":
+        backbone = dict(type="STGCN", graph_cfg=dict(layout=layout, mode="stgcn_spatial"))
+    else:  # ST-GCN++ (PYSKL): adaptive graph initialised from A, residual GCN, multi-scale TCN
+        backbone = dict(type="STGCN", gcn_adaptive="init", gcn_with_res=True, tcn_type="mstcn",
+                        graph_cfg=dict(layout=layout, mode="spatial"))
+    model = dict(type="RecognizerGCN", backbone=backbone,
+                 cls_head=dict(type="GCNHead", num_classes=60, in_channels=256))
+    return ZooEntry(name, url, f"{name}.py", layout, "ntu60", top1, params, dataset, "mmaction2 1.x", model)
 
 
 ZOO: dict[str, ZooEntry] = {e.name: e for e in (
@@ -57,13 +73,13 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in (
              "configs/skeleton/stgcn/stgcn_80e_ntu60_xsub_keypoint_3d.py", "ntu-rgb+d", "ntu60", 84.61,
              3_098_832, "NTU60 xsub 3D (Kinect)", "mmaction2 0.x"),
     _x1("stgcn", "stgcn_8xb16-joint-u100-80e_ntu60-xsub-keypoint-2d", "20221129-484a394a", 88.95,
-        3_100_000, "coco", "NTU60 xsub 2D (HRNet)"),
+        3_088_704, "coco", "NTU60 xsub 2D (HRNet)"),
     _x1("stgcn", "stgcn_8xb16-joint-u100-80e_ntu60-xsub-keypoint-3d", "20221129-850308e1", 88.11,
-        3_100_000, "nturgb+d", "NTU60 xsub 3D (Kinect)"),
+        3_098_832, "nturgb+d", "NTU60 xsub 3D (Kinect)"),
     _x1("stgcnpp", "stgcnpp_8xb16-joint-u100-80e_ntu60-xsub-keypoint-2d", "20221228-86e1e77a", 89.29,
-        1_390_000, "coco", "NTU60 xsub 2D (HRNet)"),
+        1_393_016, "coco", "NTU60 xsub 2D (HRNet)"),
     _x1("stgcnpp", "stgcnpp_8xb16-joint-u100-80e_ntu60-xsub-keypoint-3d", "20221230-4e455ce3", 89.14,
-        1_400_000, "nturgb+d", "NTU60 xsub 3D (Kinect)"),
+        1_403_144, "nturgb+d", "NTU60 xsub 3D (Kinect)"),
 )}
 
 

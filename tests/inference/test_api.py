@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 from stgcn import Recognizer, StgcnError
 from stgcn.commands import test as test_command
@@ -115,5 +116,39 @@ def test_bad_samples_give_one_line_errors(tiny, change, message):
     samples = make_samples(2)
     change(samples[1])
     with pytest.raises(StgcnError, match=message) as info:
-        rec.predict(samples)
+        rec.predict(samples[1:])
     assert "\n" not in str(info.value) and "clip1" in str(info.value)
+
+
+def _two_clips(results: dict) -> dict:
+    """A test-pipeline step as 1.x multi-clip sampling ends: (C, 2T', V, M) -> (2, C, T', V, M)."""
+    x = results["keypoint"]
+    c, t, v, m = x.shape
+    results["keypoint"] = x.reshape(c, 2, t // 2, v, m).permute(1, 0, 2, 3, 4).contiguous()
+    return results
+
+
+@pytest.mark.parametrize("mode", [None, "score"])
+def test_several_clips_per_sample_are_averaged(tiny, mode):
+    _, _, rec = tiny
+    cfg = dict(rec.cfg, data=dict(rec.cfg["data"], test=dict(
+        rec.cfg["data"]["test"], pipeline=[*rec.cfg["data"]["test"]["pipeline"], _two_clips])))
+    if mode:
+        cfg["test_cfg"] = dict(average_clips=mode)
+    clips_rec = Recognizer(rec.model, cfg, device="cpu")
+    samples = make_samples(3)
+    with torch.inference_mode():
+        logits = [rec.model(_two_clips({"keypoint": x})["keypoint"]) for x in _inputs(rec, samples)]
+    if mode == "score":
+        expected = [torch.softmax(z.mean(0), -1) for z in logits]
+    else:
+        expected = [torch.softmax(z, -1).mean(0) for z in logits]
+    np.testing.assert_allclose(clips_rec.scores(samples), torch.stack(expected).numpy(), atol=1e-5, rtol=0)
+
+
+def _inputs(rec, samples) -> list:
+    """Each sample through the plain test pipeline: (C, T, V, M) tensors."""
+    from stgcn.data import build_pipeline
+
+    pipeline = build_pipeline(rec.cfg["data"]["test"]["pipeline"])
+    return [pipeline(dict(s, start_index=0, modality="Pose"))["keypoint"] for s in samples]

@@ -24,8 +24,13 @@ COMMANDS = {
     "ensemble": ("stgcn.commands.ensemble", "fuse the scores of several streams (joint, bone, ...)"),
     "bench": ("stgcn.commands.bench", "time inference of a config on this machine"),
     "export": ("stgcn.commands.export", "export a checkpoint to ONNX (fp32 or int8) or TorchScript"),
+    "vis": ("stgcn.commands.vis", "picture a sample's skeleton (png grid, gif, mp4), label, prediction"),
+    "plot-curve": ("stgcn.commands.plot_curve", "plot training curves (loss, accuracy) from .log.json files"),
+    "init-config": ("stgcn.commands.init_config", "write a commented training config sized to your data"),
     "predict": ("stgcn.commands.predict", "predict action classes with a checkpoint (path, URL or zoo name)"),
     "zoo": ("stgcn.commands.zoo", "list the released checkpoints loadable by name"),
+    "extract-pose": ("stgcn.commands.extract_pose", "videos -> 2D poses -> annotation file (needs [video])"),
+    "demo": ("stgcn.commands.demo", "video with skeletons and predicted actions drawn (needs [video])"),
 }
 
 

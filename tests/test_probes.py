@@ -117,23 +117,6 @@ PROBES = [
     Probe("data-convert-penn-empty-folder",
           lambda tmp: ["convert", "penn-action", str(tmp), str(tmp / "o.pkl")],
           "no .mat files found"),
-    # inference
-    Probe("predict-wrong-joint-count", lambda tmp: predict(tmp, [sample(
-        keypoint=np.zeros((1, 8, 25, 2), np.float32), keypoint_score=np.ones((1, 8, 25), np.float32))]),
-        "V=25 joints but the checkpoint's layout coco has 17"),
-    Probe("predict-wrong-channels",
-          lambda tmp: predict(tmp, [sample(keypoint=np.zeros((1, 8, 17, 3), np.float32))]), "in_channels=3"),
-    Probe("predict-nan-keypoints", lambda tmp: predict(tmp, [sample(keypoint=np.full((1, 8, 17, 2), np.nan,
-                                                                                     np.float32))]),
-          "keypoint holds NaN/inf values"),
-    Probe("predict-empty-sample", lambda tmp: predict(tmp, [sample(
-        total_frames=0, keypoint=np.zeros((1, 0, 17, 2), np.float32), keypoint_score=np.ones((1, 0, 17)))]),
-        "T=0"),
-    Probe("predict-checkpoint-without-config", lambda tmp: predict(tmp, [sample()], with_config=False),
-          "pass the model's config: --config CONFIG"),
-    Probe("predict-label-map-wrong-length", lambda tmp: predict(tmp, [sample()], "--label-map",
-                                                                _write(tmp / "names.txt", b"a\nb\n")),
-          "2 class names but the model has num_classes=4"),
     # engine
     Probe("train-work-dir-in-use", lambda tmp: _train(tmp, "--work-dir", _locked(tmp / "w")),
           "another run (pid"),
@@ -160,6 +143,39 @@ PROBES = [
           "is a file, not a folder"),
     Probe("test-deeply-nested-checkpoint", lambda tmp: ["test", _deep_checkpoint(tmp / "deep.pth"), "--eval",
                                                         "top_k_accuracy"], "nested more than"),
+    # pictures
+    Probe("vis-index-out-of-range", lambda tmp: ["vis", write_pickle(tmp / "a.pkl", [sample()]),
+                                                 str(tmp / "a.png"), "--index", "3"], "--index 3"),
+    Probe("vis-unknown-split", lambda tmp: ["vis", write_pickle(tmp / "a.pkl", {
+        "split": {"train": ["s0"]}, "annotations": [sample()]}), str(tmp / "a.png"), "--split", "tran"],
+        "did you mean 'train'"),
+    Probe("vis-bad-suffix", lambda tmp: ["vis", write_pickle(tmp / "a.pkl", [sample()]), str(tmp / "a.jpg")],
+          ".jpg"),
+    Probe("vis-unknown-layout-size", lambda tmp: ["vis", write_pickle(tmp / "a.pkl", [sample(
+        keypoint=np.zeros((1, 8, 13, 2), np.float32), keypoint_score=np.ones((1, 8, 13), np.float32))]),
+        str(tmp / "a.png")], "no built-in layout has 13 joints"),
+    Probe("plot-curve-text-log", lambda tmp: ["plot-curve", _write(tmp / "run.log", b"2026 - stgcn - INFO\n"),
+                                              "--keys", "loss", str(tmp / "c.png")], "run.log"),
+    Probe("plot-curve-unknown-key", lambda tmp: ["plot-curve", _write(
+        tmp / "r.log.json", b'{"mode": "train", "epoch": 1, "iter": 1, "loss": 1.0}\n'),
+        "--keys", "acc", str(tmp / "c.png")], "available: loss"),
+    # inference
+    Probe("predict-wrong-joint-count", lambda tmp: predict(tmp, [sample(
+        keypoint=np.zeros((1, 8, 25, 2), np.float32), keypoint_score=np.ones((1, 8, 25), np.float32))]),
+        "V=25 joints but the checkpoint's layout coco has 17"),
+    Probe("predict-wrong-channels",
+          lambda tmp: predict(tmp, [sample(keypoint=np.zeros((1, 8, 17, 3), np.float32))]), "in_channels=3"),
+    Probe("predict-nan-keypoints", lambda tmp: predict(tmp, [sample(keypoint=np.full((1, 8, 17, 2), np.nan,
+                                                                                     np.float32))]),
+          "keypoint holds NaN/inf values"),
+    Probe("predict-empty-sample", lambda tmp: predict(tmp, [sample(
+        total_frames=0, keypoint=np.zeros((1, 0, 17, 2), np.float32), keypoint_score=np.ones((1, 0, 17)))]),
+        "T=0"),
+    Probe("predict-checkpoint-without-config", lambda tmp: predict(tmp, [sample()], with_config=False),
+          "pass the model's config: --config CONFIG"),
+    Probe("predict-label-map-wrong-length", lambda tmp: predict(tmp, [sample()], "--label-map",
+                                                                _write(tmp / "names.txt", b"a\nb\n")),
+          "2 class names but the model has num_classes=4"),
 ]
 _CHECKPOINTS: dict[bool, bytes] = {}
 

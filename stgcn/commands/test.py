@@ -65,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="samples per batch (default: data.test_dataloader.videos_per_gpu, else 1)")
     parser.add_argument("--confusion-matrix", nargs="?", const="-", metavar="CSV",
-                        help="print the confusion matrix (rows = true class), or write it to CSV "
-                             "(an existing CSV needs --overwrite)")
+                        help="print the confusion matrix (rows = true class), write it to CSV, or draw it "
+                             "(.png/.pdf/.svg); an existing file needs --overwrite")
     parser.add_argument("--per-class", action="store_true", help="print per-class accuracy")
 
 

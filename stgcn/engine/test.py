@@ -29,6 +29,7 @@ from stgcn.engine.runtime import autocast, resolve_amp
 from stgcn.errors import StgcnError
 from stgcn.fileio import check_output_path, write_atomic
 from stgcn.progress import Progress
+from stgcn.viz.confusion import is_picture, plot_confusion
 
 RESULT_SUFFIXES = (".pkl", ".pickle", ".json")
 
@@ -156,8 +157,9 @@ def model_config_diff(a, b, prefix: str = "model") -> list[str]:
     return [] if a == b else [prefix]
 
 
-def report_classes(results: list, labels: list[int], num_classes: int, opts: TestOptions) -> None:
-    """`--per-class` table and `--confusion-matrix [CSV]` (rows = true class, columns = prediction)."""
+def report_classes(results: list, labels: list[int], num_classes: int, opts: TestOptions,
+                   class_names: object = None) -> None:
+    """`--per-class` table and `--confusion-matrix [CSV|PNG]` (rows = true class, columns = prediction)."""
     pred = np.argmax(np.stack(results), axis=1)
     if opts.per_class:
         acc, count = per_class_accuracy(np.stack(results), labels, num_classes)
@@ -170,6 +172,8 @@ def report_classes(results: list, labels: list[int], num_classes: int, opts: Tes
         if opts.confusion_matrix == "-":
             print("confusion matrix (rows = true class, columns = predicted class):")
             print(text, end="")
+        elif is_picture(opts.confusion_matrix):
+            print(f"confusion matrix drawn in {plot_confusion(matrix, opts.confusion_matrix, class_names)}")
         else:
             write_atomic(opts.confusion_matrix, text.encode("utf-8"))
             print(f"confusion matrix written to {opts.confusion_matrix}")
@@ -219,6 +223,6 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
             for name, value in metrics.items():
                 print(f"{name}: {value:.04f}")
         if opts.per_class or opts.confusion_matrix is not None:
-            report_classes(results, dataset.labels, num_classes, opts)
+            report_classes(results, dataset.labels, num_classes, opts, cfg.get("class_names"))
     dist_utils.barrier()
     return metrics

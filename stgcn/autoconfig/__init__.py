@@ -1,0 +1,1 @@
+"""Reading an annotation file to choose a training recipe (`stgcn init-config`) and its layout."""

@@ -1,0 +1,147 @@
+"""What an annotation file holds, as far as a training recipe cares: joints and coordinates, clip
+lengths, persons, classes per split. Also the checks that refuse data a config cannot train on.
+
+Reads a .pkl (plain list or split dict) or a packed directory; every check raises a one-line
+:class:`~stgcn.errors.StgcnError` before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from stgcn.errors import StgcnError, did_you_mean
+from stgcn.progress import Progress
+
+MIN_TRAIN_PER_CLASS = 5  # fewer training clips than this cannot both fit and be checked
+
+
+@dataclass
+class Survey:
+    """Per-sample facts of one annotation file (arrays in file order)."""
+
+    source: str
+    frame_dirs: list[str]
+    labels: np.ndarray  # (N,) int
+    lengths: np.ndarray  # (N,) T
+    persons: np.ndarray  # (N,) persons with at least one non-zero joint
+    slots: np.ndarray  # (N,) M, person slots stored
+    num_joints: int
+    channels: int
+    with_score: int  # samples with keypoint_score
+    with_img_shape: int  # samples with img_shape
+    splits: dict[str, list] | None
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.labels.max()) + 1
+
+    def indices(self, split: str) -> np.ndarray:
+        """File positions of the samples of ``split``."""
+        wanted = set(self.splits[split])
+        return np.array([i for i, name in enumerate(self.frame_dirs) if name in wanted], dtype=int)
+
+
+def open_annotations(path: str) -> tuple[Sequence, dict | None]:
+    """(samples, split dict or None) of a .pkl or packed directory, read as PoseDataset reads it."""
+    from stgcn.data.dataset import _open  # the one reading rule (a fresh .packed/ beside a .pkl wins)
+
+    records, splits, _ = _open(path, path)
+    return records, splits
+
+
+def _mixed(kind: str, counts: Counter, source: str) -> StgcnError:
+    shown = ", ".join(f"{value} in {n} samples" for value, n in counts.most_common())
+    return StgcnError(f"{source}: samples differ in {kind} ({shown}); one config trains one skeleton: "
+                      "convert or drop the odd samples (`stgcn validate` lists them)")
+
+
+def survey_annotations(path: str | os.PathLike) -> Survey:
+    """Read every sample's shape, label and real person count; mixed V or C is an error."""
+    source = str(path)
+    records, splits = open_annotations(source)
+    if len(records) == 0:
+        raise StgcnError(f"{source}: no samples; init-config needs a converted annotation file")
+    names, labels, lengths, persons, slots = [], [], [], [], []
+    joints, channels, with_score, with_shape = Counter(), Counter(), 0, 0
+    for i in Progress(range(len(records)), desc="survey"):
+        item = records[i]
+        kp = item.get("keypoint") if isinstance(item, dict) else None
+        if not isinstance(kp, np.ndarray) or kp.ndim != 4 or "label" not in item:
+            raise StgcnError(f"{source}: sample {i} lacks a keypoint [M, T, V, C] array or a label; "
+                             f"check the file with `stgcn validate {source}`")
+        m, t, v, c = kp.shape
+        names.append(str(item.get("frame_dir", i)))
+        labels.append(int(item["label"]))
+        lengths.append(t)
+        slots.append(m)
+        persons.append(int((np.abs(np.nan_to_num(np.asarray(kp))).reshape(m, -1).sum(1) > 0).sum()))
+        joints[v] += 1
+        channels[c] += 1
+        with_score += "keypoint_score" in item
+        with_shape += "img_shape" in item
+    if len(joints) > 1:
+        raise _mixed("joint count V", joints, source)
+    if len(channels) > 1:
+        raise _mixed("coordinate count C", channels, source)
+    label_array = np.array(labels)
+    if label_array.min() < 0:
+        raise StgcnError(f"{source}: negative labels; labels must be class indices 0..K-1")
+    return Survey(source, names, label_array, np.array(lengths), np.array(persons), np.array(slots),
+                  next(iter(joints)), next(iter(channels)), with_score, with_shape, splits)
+
+
+def pick_splits(survey: Survey, train: str | None, test: str | None) -> tuple[str, str]:
+    """The (train, test) split names: as given, or the one train/test pair the file's names suggest."""
+    if not survey.splits:
+        raise StgcnError(f"{survey.source}: the file has no splits; init-config needs held-out samples: "
+                         "store it as {'split': {'train': [...], 'test': [...]}, 'annotations': [...]}")
+    names = sorted(survey.splits)
+    for flag, name in (("--split-train", train), ("--split-test", test)):
+        if name is not None and name not in survey.splits:
+            raise StgcnError(f"{survey.source}: {flag} {name!r} does not exist"
+                             f"{did_you_mean(name, names)}; splits: {', '.join(names)}")
+    if train is None:
+        found = [n for n in names if "train" in n.lower()]
+        if len(found) != 1:
+            raise StgcnError(f"{survey.source}: cannot tell the training split among {', '.join(names)}; "
+                             "choose with --split-train NAME --split-test NAME")
+        train = found[0]
+    if test is None:
+        prefix = train.lower().replace("train", "")
+        found = [n for n in names
+                 if n != train and n.lower().replace("val", "").replace("test", "") == prefix]
+        if len(found) != 1:
+            raise StgcnError(f"{survey.source}: cannot tell the test split for {train!r} among "
+                             f"{', '.join(names)}; choose with --split-test NAME")
+        test = found[0]
+    if train == test:
+        raise StgcnError(f"{survey.source}: --split-train and --split-test are both {train!r}; "
+                         "the test split must hold other samples")
+    return train, test
+
+
+def check_classes(survey: Survey, train: str, test: str) -> None:
+    """Every class 0..K-1 must have MIN_TRAIN_PER_CLASS training samples; the test split must exist."""
+    train_idx, test_idx = survey.indices(train), survey.indices(test)
+    if len(test_idx) == 0:
+        raise StgcnError(f"{survey.source}: split {test!r} names no sample of the file; fix the split lists")
+    counts = np.bincount(survey.labels[train_idx], minlength=survey.num_classes)
+    missing = np.flatnonzero(counts == 0)
+    if len(missing):
+        raise StgcnError(f"{survey.source}: class {', '.join(map(str, missing[:5]))} has no sample in the "
+                         f"training split {train!r} (labels run 0..{survey.num_classes - 1}); add samples "
+                         "or renumber the labels")
+    few = np.flatnonzero(counts < MIN_TRAIN_PER_CLASS)
+    if len(few):
+        shown = ", ".join(f"{c} ({counts[c]})" for c in few[:5])
+        raise StgcnError(f"{survey.source}: too few training samples in split {train!r} for class {shown}; "
+                         f"each class needs at least {MIN_TRAIN_PER_CLASS}: add samples or merge classes")

@@ -1,0 +1,108 @@
+"""`stgcn demo VIDEO OUT.mp4 --checkpoint CKPT`: the video with skeletons and predicted actions drawn.
+
+Poses come from MediaPipe Pose (or a pose file of another estimator: `--poses FILE`, format in
+stgcn/video/posefile.py) and are mapped onto the checkpoint's joint layout. Without `--window` the
+whole clip is classified once and its label shown on every frame; with `--window N --stride S` a
+prediction over the last N frames is made every S frames and each frame shows the latest. One label for
+the scene, or one per tracked person with `--per-person`. `--camera N` reads webcam N instead of VIDEO
+(sliding window only; Ctrl-C or `--max-frames` ends it). Every frame read is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from stgcn.errors import StgcnError
+from stgcn.fileio import write_atomic
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", metavar="VIDEO", help="input video (with --camera: the output video)")
+    parser.add_argument("out", nargs="?", metavar="OUT.mp4", help="output video (.mp4 or .avi)")
+    parser.add_argument("--checkpoint", required=True, help="trained checkpoint (.pth)")
+    parser.add_argument("--config", help="model config, when the checkpoint carries none")
+    parser.add_argument("--label-map", help="class names, one per line (default: from the checkpoint)")
+    parser.add_argument("--window", type=int, help="frames per prediction (default: the whole clip)")
+    parser.add_argument("--stride", type=int, help="frames between predictions (default: window / 4)")
+    parser.add_argument("--per-person", action="store_true", help="one label per tracked person")
+    parser.add_argument("--poses", metavar="FILE", help="read poses from this .npz/.json pose file "
+                                                        "instead of running MediaPipe")
+    parser.add_argument("--drop-joints", metavar="NAMES",
+                        help="comma-separated joints of the checkpoint's layout to feed as absent (0, "
+                             "score 0): joints its training data lacked, e.g. "
+                             "left_eye,right_eye,left_ear,right_ear for a Penn Action checkpoint")
+    parser.add_argument("--out-json", metavar="F", help="also write every prediction as JSON")
+    parser.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a video file")
+    parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+
+
+def _paths(args: argparse.Namespace) -> tuple[str | int, str]:
+    if args.camera is not None:
+        if args.out is not None:
+            raise StgcnError("with --camera N give only the output video: stgcn demo --camera N OUT.mp4 ...")
+        if args.window is None:
+            raise StgcnError("--camera needs --window N: a live stream has no whole clip to classify")
+        return args.camera, args.video
+    if args.out is None:
+        raise StgcnError("give the input and the output video: stgcn demo VIDEO OUT.mp4 --checkpoint CKPT")
+    return args.video, args.out
+
+
+def _check_window(args: argparse.Namespace) -> None:
+    if args.window is None:
+        if args.stride is not None:
+            raise StgcnError("--stride needs --window N")
+        return
+    if args.window < 1:
+        raise StgcnError(f"--window must be at least 1 frame, got {args.window}")
+    args.stride = args.stride if args.stride is not None else max(1, args.window // 4)
+    if args.stride < 1:
+        raise StgcnError(f"--stride must be at least 1 frame, got {args.stride}")
+
+
+def run(args: argparse.Namespace) -> int:
+    source_arg, out = _paths(args)
+    _check_window(args)
+    if Path(out).suffix.lower() not in (".mp4", ".avi"):
+        raise StgcnError(f"{out}: the output video must end in .mp4 or .avi")
+    from stgcn.inference import Recognizer
+    from stgcn.layouts_map import joint_names_arg
+    from stgcn.video import demo
+    from stgcn.video.backends import MediapipePose
+    from stgcn.video.io import FrameSource
+    from stgcn.video.posefile import load_pose_file
+
+    drop = joint_names_arg(args.drop_joints)
+    track = load_pose_file(args.poses) if args.poses else None
+    backend = None if track is not None else MediapipePose()
+    recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config, device=args.device,
+                                            label_map=args.label_map)
+    start = time.perf_counter()
+    if args.window is None:
+        result = demo.run_clip_demo(str(source_arg), out, recognizer, backend, track, args.per_person, drop)
+    else:
+        from stgcn.inference.stream import StreamRecognizer
+
+        source = FrameSource(source_arg)
+        stream = StreamRecognizer(recognizer, window=args.window, stride=args.stride,
+                                  mode="per-person" if args.per_person else "group",
+                                  img_shape=(source.height, source.width))
+        result = demo.run_window_demo(source, out, stream, recognizer, backend, track, args.per_person,
+                                      args.max_frames, drop)
+    if args.out_json:
+        doc = {"video": str(source_arg), "window": args.window, "stride": args.stride,
+               "per_person": args.per_person, "frames": result.frames_written,
+               "predictions": result.predictions}
+        write_atomic(args.out_json, (json.dumps(doc, indent=1) + "\n").encode())
+    seconds = time.perf_counter() - start
+    print(f"wrote {result.frames_written} of {result.frames_read} frames read to {out} in {seconds:.1f} s "
+          f"({result.frames_read / max(seconds, 1e-9):.1f} frames/s); {len(result.predictions)} predictions")
+    for row in result.predictions[-5:] if args.window else result.predictions:
+        who = "scene" if row["person_id"] is None else f"person {row['person_id']}"
+        best = row["top_k"][0]
+        print(f"  {who}: {best[1] if best[1] is not None else best[0]} {best[2]:.3f}")
+    return 0

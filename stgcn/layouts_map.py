@@ -1,0 +1,133 @@
+"""Joint correspondences between 2D keypoint layouts: feed a model keypoints of another estimator.
+
+One explicit table, :data:`JOINT_NAMES`, names every joint of each 2D image layout in index order;
+joint counts and bones stay in :mod:`stgcn.graph` (a test checks that both agree). A mapping from a
+source layout to a target layout takes each target joint from the source joint of the same name, or
+derives it as the mean of two named source joints (:data:`DERIVED`, e.g. OpenPose's neck is the middle
+of the shoulders). A target joint with neither raises a one-line :class:`StgcnError`, as does a
+3D camera-space layout (``ntu-rgb+d``, ``nw-ucla``) fed with 2D image keypoints.
+
+``drop`` names target joints to blank (coordinates 0, score 0) whatever the source holds: a model trained
+on data without them (Penn Action has no eyes or ears, so its COCO-17 files hold zeros there) sees them
+absent as in training instead of values it never met.
+
+``blazepose-33`` (MediaPipe Pose) is a source-only layout: no model graph exists for it, so it has no
+entry in :data:`stgcn.graph.LAYOUTS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stgcn.errors import StgcnError, did_you_mean
+
+_COCO = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+         "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+         "right_knee", "left_ankle", "right_ankle")
+
+JOINT_NAMES: dict[str, tuple[str, ...]] = {
+    "coco": _COCO,
+    # OpenPose COCO-18 (original ST-GCN Kinetics-skeleton)
+    "openpose-18": ("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
+                    "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip",
+                    "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear"),
+    # OpenPose BODY_25
+    "openpose-25": ("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
+                    "left_elbow", "left_wrist", "mid_hip", "right_hip", "right_knee", "right_ankle",
+                    "left_hip", "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear",
+                    "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe",
+                    "right_heel"),
+    # MediaPipe BlazePose 33 landmarks (foot_index is the tip of the big toe)
+    "blazepose-33": ("nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+                     "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right",
+                     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+                     "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+                     "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee",
+                     "left_ankle", "right_ankle", "left_heel", "right_heel", "left_big_toe",
+                     "right_big_toe"),
+}
+
+# Joints some layouts have that others build from two joints (their midpoint).
+DERIVED: dict[str, tuple[str, str]] = {
+    "neck": ("left_shoulder", "right_shoulder"),
+    "mid_hip": ("left_hip", "right_hip"),
+}
+
+# Layouts of 3D camera-space joints (depth sensors): 2D image keypoints cannot feed them.
+DEPTH_LAYOUTS = ("ntu-rgb+d", "ntu_edge", "nw-ucla")
+
+
+@dataclass(frozen=True)
+class JointMap:
+    """``parts[j]``: the source joint indices whose mean is target joint ``j``; ``drop``: blanked targets."""
+
+    source: str
+    target: str
+    parts: tuple[tuple[int, ...], ...]
+    drop: tuple[int, ...] = ()
+
+    @property
+    def identity(self) -> bool:
+        return self.source == self.target and not self.drop
+
+
+def _names(layout: object, role: str, other: object) -> tuple[str, ...]:
+    if layout in JOINT_NAMES:
+        return JOINT_NAMES[layout]  # type: ignore[index]
+    if layout in DEPTH_LAYOUTS:
+        raise StgcnError(f"layout {layout!r} holds 3D camera-space joints; 2D keypoints of {other!r} "
+                         "cannot be mapped onto it (use a checkpoint trained on a 2D layout, e.g. coco)")
+    valid = sorted(JOINT_NAMES)
+    raise StgcnError(f"no joint-name table for {role} layout {layout!r}{did_you_mean(layout, valid)}; "
+                     f"mappable layouts: {', '.join(valid)}")
+
+
+def joint_map(source: str, target: str, drop: tuple[str, ...] = ()) -> JointMap:
+    """The mapping that turns ``source``-layout keypoints into ``target``-layout keypoints.
+
+    ``drop``: names of target joints to blank (coordinates and score 0).
+    """
+    src = _names(source, "source", target)
+    dst = _names(target, "target", source)
+    unknown = [name for name in drop if name not in dst]
+    if unknown:
+        raise StgcnError(f"joint {unknown[0]!r} to drop is not in layout {target!r}"
+                         f"{did_you_mean(unknown[0], dst)}; its joints: {', '.join(dst)}")
+    index = {name: i for i, name in enumerate(src)}
+    parts, missing = [], []
+    for name in dst:
+        if name in index:
+            parts.append((index[name],))
+        elif name in DERIVED and all(n in index for n in DERIVED[name]):
+            parts.append(tuple(index[n] for n in DERIVED[name]))
+        else:
+            missing.append(name)
+    if missing:
+        raise StgcnError(f"layout {source!r} cannot feed layout {target!r}: it has no {', '.join(missing)}; "
+                         f"use keypoints with those joints or a checkpoint trained on {source!r}")
+    return JointMap(source, target, tuple(parts), tuple(dst.index(name) for name in drop))
+
+
+def joint_names_arg(text: str | None) -> tuple[str, ...]:
+    """``"left_eye,right_eye"`` (a command-line value) -> ``('left_eye', 'right_eye')``; None -> ()."""
+    return tuple(name.strip() for name in (text or "").split(",") if name.strip())
+
+
+def map_keypoints(keypoint: np.ndarray, score: np.ndarray,
+                  mapping: JointMap) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``mapping`` to ``keypoint [..., V, C]`` and ``score [..., V]`` (any leading axes).
+
+    A derived joint is the mean of its parts' coordinates and gets the lowest of their scores.
+    """
+    if keypoint.shape[-2] != len(JOINT_NAMES[mapping.source]) or score.shape != keypoint.shape[:-1]:
+        raise StgcnError(f"keypoints of shape {keypoint.shape} / scores {score.shape} do not match "
+                         f"layout {mapping.source!r} ({len(JOINT_NAMES[mapping.source])} joints)")
+    if mapping.identity:
+        return keypoint, score
+    kp = np.stack([keypoint[..., list(p), :].mean(-2) for p in mapping.parts], axis=-2)
+    sc = np.stack([score[..., list(p)].min(-1) for p in mapping.parts], axis=-1)
+    kp[..., list(mapping.drop), :] = 0
+    sc[..., list(mapping.drop)] = 0
+    return kp.astype(keypoint.dtype), sc.astype(score.dtype)

@@ -1,0 +1,169 @@
+"""`stgcn init-config`: the written config loads, builds and trains a step; each choice follows the data;
+bad data is refused in one line before anything is written."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from stgcn import build_model
+from stgcn.autoconfig.recipe import MAX_EPOCHS, choose_schedule
+from stgcn.autoconfig.timing import time_steps
+from stgcn.cli import main
+from stgcn.data import build_dataset
+from stgcn.engine.config import load_config
+
+
+def coco(name: str, label: int, frames: int, persons: int = 1) -> dict:
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    return {"frame_dir": name, "label": label, "total_frames": frames, "img_shape": (120, 160),
+            "keypoint": rng.uniform(10, 100, (persons, frames, 17, 2)).astype(np.float32),
+            "keypoint_score": rng.uniform(0.5, 1, (persons, frames, 17)).astype(np.float32)}
+
+
+def ucla(name: str, label: int, frames: int) -> dict:
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    return {"frame_dir": name, "label": label, "total_frames": frames,
+            "keypoint": rng.normal(0, 0.5, (1, frames, 20, 3)).astype(np.float32) + 3}
+
+
+def write_ann(path, make, classes=3, train_per_class=5, test_per_class=2, **overrides) -> str:
+    samples, split = [], {"train": [], "test": []}
+    for c in range(classes):
+        for k in range(train_per_class + test_per_class):
+            part = "train" if k < train_per_class else "test"
+            name = f"{part}_{c}_{k}"
+            samples.append(make(name, c, 20 + 4 * k))
+            split[part].append(name)
+    for index, sample in overrides.items():
+        samples[int(index)] = sample
+    path.write_bytes(pickle.dumps({"split": split, "annotations": samples}, protocol=4))
+    return str(path)
+
+
+def generate(tmp_path, ann, *extra) -> dict:
+    out = tmp_path / "gen.py"
+    assert main(["init-config", ann, str(out), "--step-seconds", "0.05", "--budget-min", "1", *extra]) == 0
+    return load_config(str(out))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a busy shared CPU, spin-waiting threads make a step many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def one_step(cfg: dict) -> float:
+    model = build_model(cfg["model"]).train()
+    dataset = build_dataset(cfg["data"]["train"])
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(2)])
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg["optimizer"]["lr"])
+    loss = model.loss(model(batch["keypoint"]), batch["label"])["loss_cls"]
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def test_2d_config_loads_builds_and_trains_a_step(tmp_path, capsys):
+    cfg = generate(tmp_path, write_ann(tmp_path / "ann.pkl", coco))
+    backbone, head = cfg["model"]["backbone"], cfg["model"]["cls_head"]
+    assert backbone["graph_cfg"]["layout"] == "coco" and backbone["in_channels"] == 3
+    assert head["num_classes"] == 3 and head["num_person"] == 1
+    assert cfg["data"]["train"]["split"] == "train" and cfg["data"]["test"]["split"] == "test"
+    types = [t["type"] for t in cfg["data"]["train"]["pipeline"]]
+    assert "PreNormalize2D" in types and "RandomRot" in types
+    assert "RandomRot" not in [t["type"] for t in cfg["data"]["test"]["pipeline"]]
+    assert cfg["total_epochs"] >= 1 and cfg["total_epochs"] % cfg["evaluation"]["interval"] == 0
+    assert np.isfinite(one_step(cfg))
+    text = (tmp_path / "gen.py").read_text()
+    assert "# - labels 0..2: num_classes = 3" in text and "--step-seconds" in text
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_3d_two_persons_and_streams(tmp_path):
+    def two(name, label, frames):
+        s = ucla(name, label, frames)
+        if label == 0:  # a second actor in class 0
+            s["keypoint"] = np.concatenate([s["keypoint"], s["keypoint"] + 1])
+        return s
+
+    cfg = generate(tmp_path, write_ann(tmp_path / "ann.pkl", two), "--streams", "j,bm")
+    assert cfg["model"]["backbone"]["graph_cfg"]["layout"] == "nw-ucla"
+    assert cfg["model"]["cls_head"]["num_person"] == 2
+    assert cfg["data"]["train"]["pipeline"][0]["type"] == "PreNormalize3D"
+    bone_motion = load_config(str(tmp_path / "gen_bm.py"))
+    feats = [t for t in bone_motion["data"]["train"]["pipeline"] if t["type"] == "GenSkeFeat"]
+    assert feats == [{"type": "GenSkeFeat", "dataset": "nw-ucla", "feats": ["bm"]}]
+    assert bone_motion["model"] == cfg["model"]
+    assert np.isfinite(one_step(bone_motion))
+    assert "stgcn ensemble result_j.pkl result_bm.pkl --weights 2 1" in (tmp_path / "gen.py").read_text()
+
+
+def test_clip_length_follows_the_data(tmp_path):
+    long = write_ann(tmp_path / "long.pkl", lambda n, c, t: coco(n, c, 5 * t))  # 100..220 frames
+    cfg = generate(tmp_path, long)
+    assert cfg["data"]["train"]["pipeline"][0] == {"type": "UniformSampleFrames", "clip_len": 64}
+    short = write_ann(tmp_path / "short.pkl", lambda n, c, t: coco(n, c, t - 10))  # train: 10..26 frames
+    cfg = generate(tmp_path, short, "--overwrite")
+    assert cfg["data"]["train"]["pipeline"][0] == {"type": "RandomSampleFrames", "clip_len": 16}
+
+
+def test_schedule_fits_the_budget():
+    epochs, warmup, interval, why = choose_schedule(step=0.5, num_train=1600, num_test=800, batch=16,
+                                                    budget_min=20)
+    # 100 steps x 0.5 s = 50 s an epoch, + a quarter of a 8.3 s test pass: 19 epochs fit 85% of 20 min;
+    # 18 = 3 x 6 keeps the most of them with 3 to 6 test passes ending on the last epoch
+    assert (epochs, warmup, interval) == (18, 2, 6)
+    assert "take about" in why
+    epochs, _, _, why = choose_schedule(step=10.0, num_train=1600, num_test=800, batch=16, budget_min=1)
+    assert epochs == 1 and "shorter than one epoch" in why
+    epochs, _, interval, why = choose_schedule(step=0.01, num_train=32, num_test=8, batch=16, budget_min=60)
+    assert epochs == MAX_EPOCHS and MAX_EPOCHS % interval == 0 and "at most" in why
+
+
+def test_a_training_step_is_timed(tmp_path):
+    generate(tmp_path, write_ann(tmp_path / "ann.pkl", coco))
+    model_cfg = load_config(str(tmp_path / "gen.py"))["model"]
+    times = time_steps(model_cfg, batch=2, clip_len=8, steps=1)
+    assert len(times["wall"]) == len(times["cpu"]) == 1 and times["wall"][0] > 0
+
+
+def _mixed_v(tmp):
+    return write_ann(tmp / "a.pkl", coco, **{"0": ucla("train_0_0", 0, 20)})
+
+
+def _mixed_c(tmp):
+    s = coco("train_0_0", 0, 20)
+    s["keypoint"] = np.zeros((1, 20, 17, 3), np.float32)
+    return write_ann(tmp / "a.pkl", coco, **{"0": s})
+
+
+BAD = [
+    ("too-few", lambda tmp: [write_ann(tmp / "a.pkl", coco, train_per_class=3)],
+     "too few training samples in split 'train' for class 0 (3)"),
+    ("class-missing", lambda tmp: [write_ann(tmp / "a.pkl", coco, **{
+        str(k): coco(f"train_1_{k - 7}", 2, 20) for k in range(7, 12)})], "class 1 has no sample"),
+    ("mixed-v", lambda tmp: [_mixed_v(tmp)], "samples differ in joint count V (17 in 20 samples, 20 in 1"),
+    ("mixed-c", lambda tmp: [_mixed_c(tmp)], "samples differ in coordinate count C"),
+    ("no-split", lambda tmp: [write_ann(tmp / "a.pkl", coco), "--split-test", "tset"],
+     "--split-test 'tset' does not exist (did you mean 'test'?)"),
+    ("ambiguous-layout", lambda tmp: [write_ann(tmp / "a.pkl", lambda n, c, t: dict(
+        coco(n, c, t), keypoint=np.ones((1, t, 25, 2), np.float32), keypoint_score=np.ones((1, t, 25))))],
+     "fit several layouts (openpose-25, ntu-rgb+d); choose one with --layout"),
+]
+
+
+@pytest.mark.parametrize("make, expect", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_data_is_one_line_and_writes_nothing(make, expect, tmp_path, capsys):
+    out = tmp_path / "out.py"
+    assert main(["init-config", *make(tmp_path), str(out), "--step-seconds", "0.1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expect in err, err
+    assert not out.exists()

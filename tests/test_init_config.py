@@ -167,3 +167,16 @@ def test_bad_data_is_one_line_and_writes_nothing(make, expect, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and expect in err, err
     assert not out.exists()
+
+
+def test_a_packed_directory_gives_the_same_recipe(tmp_path):
+    ann = write_ann(tmp_path / "ann.pkl", coco)
+    assert main(["pack", ann, str(tmp_path / "packed")]) == 0
+    from_pickle = generate(tmp_path, ann)
+    out = tmp_path / "packed.py"
+    assert main(["init-config", str(tmp_path / "packed"), str(out), "--step-seconds", "0.05",
+                 "--budget-min", "1"]) == 0
+    from_packed = load_config(str(out))
+    for key in ("model", "total_epochs", "optimizer", "lr_config", "evaluation"):
+        assert from_packed[key] == from_pickle[key], key
+    assert from_packed["train_pipeline"] == from_pickle["train_pipeline"]

@@ -43,8 +43,8 @@ def test_penn_action_learns_well_above_chance(tmp_path):
     dump_pickle(subset, ann_file)
     options = [f"data.{part}.ann_file={ann_file}" for part in ("train", "val", "test")] + [
         f"data.{part}.pipeline.0.clip_len=8" for part in ("train", "val", "test")] + [
-        "model.cls_head.num_classes=5", "total_epochs=8", "lr_config.warmup_iters=1", "data.videos_per_gpu=8",
-        "data.workers_per_gpu=0", "log_config.interval=50"]
+        "model.cls_head.num_classes=5", "class_names=None", "total_epochs=8", "lr_config.warmup_iters=1",
+        "data.videos_per_gpu=8", "data.workers_per_gpu=0", "log_config.interval=50"]
     work = tmp_path / "work"
     assert train_command.main([CONFIG, "--seed", "0", "--device", "cpu", "--work-dir", str(work),
                                "--cfg-options", *options]) == 0

@@ -169,8 +169,10 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, map_location="cpu
     name, state = apply_remap(ckpt["state_dict"], model, str(path), strict, ignore)
     own = model.state_dict()
     missing = [k for k in own if k not in state and k not in ignore]
-    if missing:
-        warnings.warn(f"{path}: missing keys {missing}", stacklevel=2)
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:  # only when strict=False
+        warnings.warn(f"{path}: missing keys {missing}, unexpected keys {unexpected}", stacklevel=2)
+        state = OrderedDict((k, v) for k, v in state.items() if k in own)
     model.load_state_dict(state, strict=False)
     ckpt["remap"] = name
     return ckpt

@@ -370,3 +370,12 @@ def test_2d_scores_merged_by_gen_ske_feat_are_averaged():
     score = np.full((1, 2, 17), 0.5, np.float32)
     out = GenSkeFeat(dataset="coco", feats=["b"])({"keypoint": kp, "keypoint_score": score})["keypoint"]
     assert out.shape[-1] == 3 and np.allclose(out[..., 2], 0.5) and np.allclose(out[..., :2], 0)
+
+
+@pytest.mark.parametrize("name, dims", [("coco", 2), ("openpose-18", 2), ("openpose", 2), ("openpose-25", 2),
+                                        ("ntu-rgb+d", 3), ("nturgb+d", 3), ("ntu_edge", 3), ("nw-ucla", 3)])
+def test_layout_coordinate_dims(name, dims):
+    """2D detector layouts carry a score as third channel, depth-camera layouts a z coordinate."""
+    from stgcn.graph import get_layout
+
+    assert get_layout(name).dims == dims

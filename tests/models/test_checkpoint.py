@@ -139,3 +139,17 @@ def test_saved_files_are_atomic_and_readable_by_others(tmp_path):
     mode = stat.S_IMODE(path.stat().st_mode)
     assert mode & stat.S_IRGRP and mode & stat.S_IROTH
     assert [p.name for p in tmp_path.iterdir()] == ["latest.pth"]  # no temp files left behind
+
+
+def test_non_strict_load_warns_about_what_it_left_out(tmp_path):
+    source = stgcn.build_model(model_cfg("coco"))
+    state = source.state_dict()
+    del state["backbone.st_gcn_networks.3.tcn.2.weight"]
+    state["backbone.extra"] = torch.zeros(1)
+    torch.save({"state_dict": state}, tmp_path / "partial.pth")
+    model = stgcn.build_model(model_cfg("coco"))
+    with pytest.warns(UserWarning, match=r"missing keys \['backbone.st_gcn_networks.3.tcn.2.weight'\], "
+                                         r"unexpected keys \['backbone.extra'\]"):
+        assert load_checkpoint(model, tmp_path / "partial.pth", strict=False)["remap"] == "mmaction2 0.x"
+    assert torch.equal(model.backbone.st_gcn_networks[4].tcn[2].weight,
+                       source.backbone.st_gcn_networks[4].tcn[2].weight)

@@ -75,10 +75,6 @@ def test_checkpoint_prediction_and_its_class_names(tmp_path):
     assert line.startswith(f"prediction: {names[best]} ({best}) {scores[best]:.2f}, ")
     assert line.count("(") == 3
     assert color == ("tab:green" if best == 1 else "tab:red")
-    out = tmp_path / "p.png"
-    ann = write_ann(tmp_path / "s.pkl", [sample])
-    assert main(["vis", ann, str(out), "--checkpoint", str(ckpt), "--frames", "2"]) == 0
-    assert out.read_bytes().startswith(PNG_MAGIC)
 
 
 def test_pose_file_of_another_estimator(tmp_path):

@@ -1,7 +1,8 @@
 """Joint correspondences between 2D keypoint layouts: feed a model keypoints of another estimator.
 
 One explicit table, :data:`JOINT_NAMES`, names every joint of each 2D image layout in index order;
-joint counts and bones stay in :mod:`stgcn.graph` (a test checks that both agree). A mapping from a
+joint counts, bones, aliases and coordinate dimensions stay in :mod:`stgcn.graph` (a test checks that
+both agree). A mapping from a
 source layout to a target layout takes each target joint from the source joint of the same name, or
 derives it as the mean of two named source joints (:data:`DERIVED`, e.g. OpenPose's neck is the middle
 of the shoulders). A target joint with neither raises a one-line :class:`StgcnError`, as does a
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stgcn.errors import StgcnError, did_you_mean
+from stgcn.graph import ALIASES, LAYOUTS
 
 _COCO = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
          "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
@@ -55,9 +57,6 @@ DERIVED: dict[str, tuple[str, str]] = {
     "mid_hip": ("left_hip", "right_hip"),
 }
 
-# Layouts of 3D camera-space joints (depth sensors): 2D image keypoints cannot feed them.
-DEPTH_LAYOUTS = ("ntu-rgb+d", "ntu_edge", "nw-ucla")
-
 
 @dataclass(frozen=True)
 class JointMap:
@@ -74,9 +73,10 @@ class JointMap:
 
 
 def _names(layout: object, role: str, other: object) -> tuple[str, ...]:
+    layout = ALIASES.get(layout, layout) if isinstance(layout, str) else layout
     if layout in JOINT_NAMES:
         return JOINT_NAMES[layout]  # type: ignore[index]
-    if layout in DEPTH_LAYOUTS:
+    if layout in LAYOUTS and LAYOUTS[layout].dims == 3:
         raise StgcnError(f"layout {layout!r} holds 3D camera-space joints; 2D keypoints of {other!r} "
                          "cannot be mapped onto it (use a checkpoint trained on a 2D layout, e.g. coco)")
     valid = sorted(JOINT_NAMES)
@@ -89,6 +89,7 @@ def joint_map(source: str, target: str, drop: tuple[str, ...] = ()) -> JointMap:
 
     ``drop``: names of target joints to blank (coordinates and score 0).
     """
+    source, target = ALIASES.get(source, source), ALIASES.get(target, target)
     src = _names(source, "source", target)
     dst = _names(target, "target", source)
     unknown = [name for name in drop if name not in dst]

@@ -113,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         eval_options.setdefault("topk", tuple(converted.get("topk", (1, 5))))
     rank = int(os.environ.get("RANK", 0)) if args.launcher != "none" else 0
     logger = get_logger(None, rank, cfg.get("log_level", "INFO"))
+    for note in converted.get("notes", []):  # 1.x keys accepted without effect, said once
+        logger.info(note)
     opts = TestOptions(out=args.out, dump=args.dump, metrics=metrics, eval_options=eval_options,
                        fuse_conv_bn=args.fuse_conv_bn, launcher=args.launcher, device=args.device,
                        amp=args.amp,

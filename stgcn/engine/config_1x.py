@@ -306,6 +306,9 @@ class _Translator:
         if begin > 1 and interval > 1:
             raise self.fail("train_cfg.val_begin", "> 1 with val_interval > 1 is not supported; set one "
                                                   "of them to 1")
+        if isinstance(train_cfg.get("max_epochs"), int) and train_cfg["max_epochs"] % interval:
+            self.notes.append(f"train_cfg.val_interval={interval}: validation runs every {interval} epochs; "
+                              "unlike mmengine, the last epoch is not validated in addition")
         save_best = ckpt.get("save_best")
         if isinstance(save_best, (list, tuple)):
             raise self.fail("default_hooks.checkpoint.save_best", "must be one metric name or 'auto'")

@@ -9,8 +9,9 @@ are annotation-format dicts: ``keypoint [M, T, V, C]`` (``[T, V, C]`` is one per
 
 Batches run on the BatchNorm-folded model (``stgcn.models.fuse``) when it reproduces the plain model's
 scores on a probe input. When a test pipeline yields several clips per sample (a leading clip axis, 1.x
-configs), the clips' softmax scores are averaged (what ``tools/test.py --out`` then writes), or with
-``test_cfg.average_clips='score'`` their logits before the softmax.
+configs), they merge as ``tools/test.py`` merges them (``stgcn.engine.test.merge_clips``): the mean of
+the clips' softmax scores (``test_cfg.average_clips='prob'``), or of their
+logits before the softmax ('score').
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from torch import nn
 
 from stgcn.data.classes import resolve_class_names
 from stgcn.data.dataset import PoseDataset, SampleSpec
+from stgcn.engine.config_1x import average_clips
+from stgcn.engine.test import merge_clips
 from stgcn.errors import StgcnError
 from stgcn.progress import Progress
 
@@ -83,14 +86,6 @@ def _test_dataset_cfg(cfg: dict) -> dict:
     return test
 
 
-def _average_mode(cfg: dict) -> str:
-    """How several clips of one sample merge: test_cfg.average_clips of a 1.x config, else 'prob'."""
-    mode = (cfg.get("test_cfg") or {}).get("average_clips") or "prob"
-    if mode not in ("prob", "score"):
-        raise StgcnError(f"config: test_cfg.average_clips={mode!r} is not valid; use 'prob' or 'score'")
-    return mode
-
-
 class Recognizer:
     """A trained ST-GCN ready for inference: ``Recognizer.from_checkpoint(...).predict(samples)``."""
 
@@ -113,7 +108,7 @@ class Recognizer:
         test = _test_dataset_cfg(cfg)
         self.pipeline_cfg = list(test["pipeline"])
         self.dataset_args = {k: test[k] for k in DATASET_KEYS if k in test}
-        self.average_clips = _average_mode(cfg)
+        self.average_clips = average_clips(cfg)  # as tools/test.py merges clips
         loader = (cfg.get("data") or {}).get("test_dataloader") or {}
         self.batch_size = int(loader.get("videos_per_gpu", 16))
         self.fuse = fuse
@@ -252,10 +247,10 @@ class Recognizer:
         clips = x.shape[1] if x.dim() == 6 else 1
         x = x.flatten(0, 1) if x.dim() == 6 else x
         model = self.fast_model if self.fast_model is not None else self.model
-        logits = model(x).float().view(len(batch), clips, -1)
-        if self.average_clips == "score":
-            return torch.softmax(logits.mean(1), -1).cpu().numpy()
-        return torch.softmax(logits, -1).mean(1).cpu().numpy()
+        scores = merge_clips(model(x).float(), clips, self.average_clips)
+        if self.average_clips != "prob":
+            scores = torch.softmax(scores, -1)
+        return scores.cpu().numpy()
 
     def scores(self, samples: dict | list[dict], batch_size: int | None = None,
                progress: bool | None = None) -> np.ndarray:

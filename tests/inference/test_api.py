@@ -128,13 +128,13 @@ def _two_clips(results: dict) -> dict:
     return results
 
 
-@pytest.mark.parametrize("mode", [None, "score"])
+@pytest.mark.parametrize("mode", ["prob", "score"])
 def test_several_clips_per_sample_are_averaged(tiny, mode):
+    """1.x/PYSKL configs say how clips merge (test_cfg.average_clips), exactly as tools/test.py does."""
     _, _, rec = tiny
-    cfg = dict(rec.cfg, data=dict(rec.cfg["data"], test=dict(
-        rec.cfg["data"]["test"], pipeline=[*rec.cfg["data"]["test"]["pipeline"], _two_clips])))
-    if mode:
-        cfg["test_cfg"] = dict(average_clips=mode)
+    cfg = _two_clip_config(rec)
+    cfg["converted_from"] = {"format": "1.x"}
+    cfg["test_cfg"] = dict(average_clips=mode)
     clips_rec = Recognizer(rec.model, cfg, device="cpu")
     samples = make_samples(3)
     with torch.inference_mode():
@@ -144,6 +144,17 @@ def test_several_clips_per_sample_are_averaged(tiny, mode):
     else:
         expected = [torch.softmax(z, -1).mean(0) for z in logits]
     np.testing.assert_allclose(clips_rec.scores(samples), torch.stack(expected).numpy(), atol=1e-5, rtol=0)
+
+
+def test_several_clips_without_a_merge_rule_is_one_line(tiny):
+    _, _, rec = tiny
+    with pytest.raises(StgcnError, match="average_clips"):
+        Recognizer(rec.model, _two_clip_config(rec), device="cpu").scores(make_samples(1))
+
+
+def _two_clip_config(rec) -> dict:
+    return dict(rec.cfg, data=dict(rec.cfg["data"], test=dict(
+        rec.cfg["data"]["test"], pipeline=[*rec.cfg["data"]["test"]["pipeline"], _two_clips])))
 
 
 def _inputs(rec, samples) -> list:

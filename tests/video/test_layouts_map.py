@@ -37,6 +37,7 @@ def test_coco_names_and_hand_written_maps():
     assert joint_map("blazepose-33", "coco").parts == tuple((i,) for i in BLAZEPOSE_TO_COCO)
     assert joint_map("openpose-18", "coco").parts == tuple((i,) for i in OPENPOSE18_TO_COCO)
     assert joint_map("coco", "openpose-18").parts == tuple(COCO_TO_OPENPOSE18)
+    assert joint_map("coco", "openpose").parts == tuple(COCO_TO_OPENPOSE18)  # graph alias
 
 
 def test_derived_neck_and_round_trip():
@@ -55,6 +56,7 @@ def test_derived_neck_and_round_trip():
 @pytest.mark.parametrize("source, target, words", [
     ("coco", "ntu-rgb+d", "3D camera-space"),
     ("coco", "nw-ucla", "3D camera-space"),
+    ("coco", "nturgb+d", "3D camera-space"),
     ("coco", "openpose-25", "left_big_toe"),
     ("blazepose-33", "openpose-25", "left_small_toe"),
     ("coco", "blazepose-33", "left_eye_inner"),

@@ -162,6 +162,13 @@ PROBES = [
     Probe("plot-curve-unknown-key", lambda tmp: ["plot-curve", _write(
         tmp / "r.log.json", b'{"mode": "train", "epoch": 1, "iter": 1, "loss": 1.0}\n'),
         "--keys", "acc", str(tmp / "c.png")], "available: loss"),
+    Probe("vis-out-exists", lambda tmp: ["vis", write_pickle(tmp / "a.pkl", [sample()]),
+                                         _write(tmp / "a.png", b"keep")], "--overwrite"),
+    Probe("plot-curve-out-exists", lambda tmp: ["plot-curve", _write(
+        tmp / "r.log.json", b'{"mode": "train", "epoch": 1, "iter": 1, "loss": 1.0}\n'),
+        "--keys", "loss", _write(tmp / "c.png", b"keep")], "--overwrite"),
+    Probe("demo-out-exists", lambda tmp: ["demo", str(tmp / "in.mp4"), _write(tmp / "out.mp4", b"keep"),
+                                          "--checkpoint", "x.pth"], "--overwrite"),
     # inference
     Probe("predict-wrong-joint-count", lambda tmp: predict(tmp, [sample(
         keypoint=np.zeros((1, 8, 25, 2), np.float32), keypoint_score=np.ones((1, 8, 25), np.float32))]),

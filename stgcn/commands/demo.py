@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from stgcn.errors import StgcnError
-from stgcn.fileio import write_atomic
+from stgcn.fileio import OVERWRITE_HELP, check_output_path, write_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a video file")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
 
 
 def _paths(args: argparse.Namespace) -> tuple[str | int, str]:
@@ -69,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     _check_window(args)
     if Path(out).suffix.lower() not in (".mp4", ".avi"):
         raise StgcnError(f"{out}: the output video must end in .mp4 or .avi")
+    check_output_path(out, args.overwrite, flag="output")
+    if args.out_json:
+        check_output_path(args.out_json, args.overwrite, flag="--out-json")
     from stgcn.inference import Recognizer
     from stgcn.layouts_map import joint_names_arg
     from stgcn.video import demo

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from stgcn.fileio import OVERWRITE_HELP, check_output_path
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("logs", nargs="+", help=".log.json files (one or more runs), then the output")
@@ -18,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="values to plot, e.g. loss top1_acc lr (default: loss)")
     parser.add_argument("--title", help="figure title")
     parser.add_argument("--out", help="output .png/.pdf/.svg (or give it as the last positional)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
                              "stgcn plot-curve WORK_DIR/RUN.log.json OUT.png")
         args.out = logs.pop()
     out = check_image_path(args.out, "output")
+    check_output_path(out, args.overwrite, flag="output")
     plot_curves([read_log(p) for p in logs], keys, out, args.title)
     print(f"wrote {out}")
     return 0

@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 
 from stgcn.errors import StgcnError, did_you_mean
+from stgcn.fileio import OVERWRITE_HELP, check_output_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ann_file", help="annotation .pkl (plain list or split dict), packed directory, "
                         "video (pose by MediaPipe, extra [video]) or pose file (.npz/.json)")
     parser.add_argument("out", help="output picture: .png/.pdf/.svg (frame grid) or .gif/.mp4 (animation)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--index", type=int, default=0, help="sample index (within --split if given)")
     parser.add_argument("--split", help="split name of a split-dict file (default: all samples)")
     parser.add_argument("--checkpoint", help="checkpoint whose top-3 prediction is shown")
@@ -134,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
     require_matplotlib()
     out = check_output(args.out)
+    check_output_path(out, args.overwrite, flag="output")
     if args.fps <= 0 or args.frames < 1:
         raise StgcnError(f"--fps {args.fps} / --frames {args.frames}: both must be positive")
     if _is_video(args.ann_file):

@@ -27,6 +27,7 @@ from torch import nn
 
 from stgcn.data.classes import resolve_class_names
 from stgcn.data.dataset import PoseDataset, SampleSpec
+from stgcn.data.transforms import build_pipeline
 from stgcn.engine.config_1x import average_clips
 from stgcn.engine.test import merge_clips
 from stgcn.errors import StgcnError
@@ -168,6 +169,12 @@ class Recognizer:
             a, b = (torch.softmax(m(x).float(), 1) for m in (self.model, fused))
         return fused if float((a - b).abs().max()) <= FUSE_TOLERANCE else None
 
+    @functools.cached_property
+    def _transforms(self) -> list:
+        """The test pipeline's transforms, built once and reused by every call (test-mode transforms
+        keep no state between samples; building them costs more than running them on one window)."""
+        return build_pipeline(self.pipeline_cfg).transforms
+
     def _check(self, sample: object, index: int) -> dict:
         """One input sample -> an annotation record the test pipeline accepts (or a one-line error)."""
         if not isinstance(sample, dict):
@@ -210,7 +217,7 @@ class Recognizer:
         if not items:
             raise StgcnError("no samples given; pass an annotation dict or a non-empty list of them")
         records = [self._check(s, i) for i, s in enumerate(items)]
-        dataset = PoseDataset(records, self.pipeline_cfg, test_mode=True, spec=self.spec,
+        dataset = PoseDataset(records, self._transforms, test_mode=True, spec=self.spec,
                               **self.dataset_args)
         return dataset, items
 

@@ -189,11 +189,10 @@ class StreamRecognizer:
         return np.arange(self.frames_seen - length, self.frames_seen) % self.window
 
     def _sample(self, slots: list[int], length: int) -> dict:
-        cols = self._frames(length)
-        sample = dict(keypoint=self._kp[slots][:, cols], total_frames=length,
-                      frame_dir=f"frame{self.frames_seen - 1}")
+        index = np.ix_(slots, self._frames(length))  # one gather, one copy
+        sample = dict(keypoint=self._kp[index], total_frames=length, frame_dir=f"frame{self.frames_seen - 1}")
         if self._score is not None:
-            sample["keypoint_score"] = self._score[slots][:, cols]
+            sample["keypoint_score"] = self._score[index]
         if self.img_shape is not None:
             sample["img_shape"] = self.img_shape
         return sample

@@ -163,3 +163,32 @@ def test_emissions_equal_the_recognizer_on_the_same_window(tmp_path):
     np.testing.assert_allclose(emitted[-1].scores, want, rtol=1e-6)
     assert emitted[-1].num_frames == 20 and len(emitted[-1].top_k) == 3
     assert emitted[-1].top_k[0][0] == int(want.argmax())
+
+
+def test_the_test_pipeline_is_built_once_for_all_emissions(tmp_path, monkeypatch):
+    import stgcn
+    from stgcn.data import make_synthetic
+    from stgcn.engine.config import load_config
+    from stgcn.inference import api
+    from tests.engine.tiny import write_tiny_config
+
+    cfg = load_config(str(write_tiny_config(tmp_path)))
+    model = stgcn.build_model(cfg["model"])
+    builds = []
+    real_build = api.build_pipeline
+    monkeypatch.setattr(api, "build_pipeline", lambda steps: builds.append(1) or real_build(steps))
+    rec = api.Recognizer(model, cfg)
+    sample = make_synthetic(1, 4, "coco", min_frames=30, max_frames=30)["annotations"][0]
+    kp, score = sample["keypoint"], sample["keypoint_score"]
+    stream = StreamRecognizer(rec, window=12, stride=4, min_frames=8)
+    emitted = []
+    for t in range(30):
+        emitted += stream.push(kp[:, t], score[:, t])
+    assert len(emitted) == 6 and len(builds) == 1
+    fresh = api.Recognizer(model, cfg)  # builds its own pipeline: the reused one must give the same
+    for pred in emitted:
+        end = pred.frame_index + 1
+        window = dict(keypoint=kp[:, end - 12:end], keypoint_score=score[:, end - 12:end], total_frames=12)
+        if end < 12:
+            window = dict(keypoint=kp[:, :end], keypoint_score=score[:, :end], total_frames=end)
+        np.testing.assert_allclose(pred.scores, fresh.scores(window)[0], rtol=1e-6)

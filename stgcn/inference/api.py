@@ -36,6 +36,7 @@ from stgcn.progress import Progress
 logger = logging.getLogger("stgcn")
 DATASET_KEYS = ("nan_policy", "start_index", "modality")  # data.test settings that shape a sample
 FUSE_TOLERANCE = 1e-5
+BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass
@@ -91,8 +92,13 @@ class Recognizer:
     """A trained ST-GCN ready for inference: ``Recognizer.from_checkpoint(...).predict(samples)``."""
 
     def __init__(self, model: nn.Module, cfg: dict, class_names: list[str] | None = None,
-                 device: str | torch.device = "cpu", fuse: bool = True) -> None:
+                 device: str | torch.device = "cpu", fuse: bool = True, backend: str = "torch") -> None:
+        if backend not in BACKENDS:
+            raise StgcnError(f"backend {backend!r} is not valid; use one of {', '.join(BACKENDS)}")
         self.device = resolve_device(device)
+        if backend == "onnxruntime" and self.device.type != "cpu":
+            raise StgcnError(f"backend 'onnxruntime' runs on the CPU, not {self.device}; use device='cpu'")
+        self.backend = backend
         self.model = model.eval().to(self.device)
         self.cfg = cfg
         backbone, head = model.backbone, model.cls_head
@@ -116,10 +122,12 @@ class Recognizer:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str, config: str | dict | None = None, device: str = "cpu",
-                        label_map: str | None = None) -> Recognizer:
+                        label_map: str | None = None, backend: str = "torch") -> Recognizer:
         """Load a checkpoint (path, URL or model zoo name); ``config`` when the checkpoint has none.
 
-        Class names come from ``label_map`` (a text file, one name per line), else the checkpoint's
+        ``backend='onnxruntime'`` runs the exported fp32 graph (``stgcn.inference.export``), faster
+        than torch on short clips such as streaming windows. Class names come from ``label_map`` (a text
+        file, one name per line), else the checkpoint's
         ``meta['class_names']``, else the config's ``class_names``, else the model zoo entry.
         """
         from stgcn import build_model
@@ -146,7 +154,7 @@ class Recognizer:
             names = resolve_class_names(entry.classes, num_classes, f"model zoo {entry.name}: classes")
         else:
             names = None
-        return cls(model, cfg, names, device)
+        return cls(model, cfg, names, device, backend=backend)
 
     # ---------------------------------------------------------------------------------------------------
 
@@ -168,6 +176,15 @@ class Recognizer:
             x = x.to(self.device)
             a, b = (torch.softmax(m(x).float(), 1) for m in (self.model, fused))
         return fused if float((a - b).abs().max()) <= FUSE_TOLERANCE else None
+
+    @functools.cached_property
+    def ort_model(self):
+        """``backend='onnxruntime'``: the exported fp32 graph in an onnxruntime session, as a callable
+        tensor -> logits tensor (intra-op threads = torch's thread count)."""
+        from stgcn.inference.export import INPUT_NAME, onnx_bytes, onnx_session
+
+        session = onnx_session(onnx_bytes(self.model), threads=torch.get_num_threads())
+        return lambda x: torch.from_numpy(session.run(None, {INPUT_NAME: x.numpy()})[0])
 
     @functools.cached_property
     def _transforms(self) -> list:
@@ -253,7 +270,10 @@ class Recognizer:
         x = torch.stack(batch).to(self.device, non_blocking=True).float()
         clips = x.shape[1] if x.dim() == 6 else 1
         x = x.flatten(0, 1) if x.dim() == 6 else x
-        model = self.fast_model if self.fast_model is not None else self.model
+        if self.backend == "onnxruntime":
+            model = self.ort_model
+        else:
+            model = self.fast_model if self.fast_model is not None else self.model
         scores = merge_clips(model(x).float(), clips, self.average_clips)
         if self.average_clips != "prob":
             scores = torch.softmax(scores, -1)

@@ -191,15 +191,18 @@ def export(model: nn.Module, out: str | os.PathLike, fmt: str = "onnx", opset: i
 def onnx_session(path_or_bytes: str | os.PathLike | bytes, threads: int | None = None, spin: bool = False):
     """An onnxruntime CPU session for an exported model.
 
+    ``threads`` defaults to torch's intra-op thread count, so both runtimes get the same cores.
     ``spin=False`` makes idle worker threads sleep instead of spin-waiting, which on a shared or
-    oversubscribed CPU keeps them from taking the cores the busy threads need.
+    oversubscribed CPU keeps them from taking the cores the busy threads need. One request at a time
+    gains nothing from parallel execution of independent nodes: execution is sequential.
     """
     require_onnx()
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")

@@ -163,3 +163,15 @@ def _inputs(rec, samples) -> list:
 
     pipeline = build_pipeline(rec.cfg["data"]["test"]["pipeline"])
     return [pipeline(dict(s, start_index=0, modality="Pose"))["keypoint"] for s in samples]
+
+
+def test_onnxruntime_backend_matches_torch_and_refuses_bad_settings(tiny):
+    pytest.importorskip("onnxruntime")  # the [onnx] extra; CI installs it
+    _, ckpt, rec = tiny
+    samples = make_samples(3)
+    ort = Recognizer.from_checkpoint(str(ckpt), backend="onnxruntime")
+    got, want = ort.scores(samples), rec.scores(samples)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert [p.top_k[0][0] for p in ort.predict(samples)] == list(want.argmax(1))
+    with pytest.raises(StgcnError, match="backend 'tensorrt' is not valid; use one of torch, onnxruntime"):
+        Recognizer(rec.model, rec.cfg, backend="tensorrt")

@@ -142,7 +142,8 @@ def test_bad_settings_raise(kwargs):
         StreamRecognizer(RecordingRecognizer(), **kwargs)
 
 
-def test_emissions_equal_the_recognizer_on_the_same_window(tmp_path):
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_emissions_equal_the_recognizer_on_the_same_window(tmp_path, backend):
     import stgcn
     from stgcn.data import make_synthetic
     from stgcn.engine.config import load_config
@@ -151,7 +152,9 @@ def test_emissions_equal_the_recognizer_on_the_same_window(tmp_path):
 
     cfg = load_config(str(write_tiny_config(tmp_path)))
     model = stgcn.build_model(cfg["model"])
-    rec = Recognizer(model, cfg)
+    if backend == "onnxruntime":
+        pytest.importorskip("onnxruntime")  # the [onnx] extra; CI installs it
+    rec = Recognizer(model, cfg, backend=backend)
     sample = make_synthetic(1, 4, "coco", min_frames=30, max_frames=30)["annotations"][0]
     kp, score = sample["keypoint"], sample["keypoint_score"]
     stream = StreamRecognizer(rec, window=20, stride=5, min_frames=10, top_k=3)

@@ -5,7 +5,8 @@ bf16 autocast, onnxruntime fp32 and onnxruntime int8 (static, from ``stgcn expor
 with one real person (a ``num_person=1`` model, the Penn Action config) and two real persons (the NTU
 2D config, ``num_person=2``), at each ``--frames``. Prints the median milliseconds and the speed-up
 over eager fp32 and over the folded model. Then times one ``StreamRecognizer`` emission (window 64,
-one person), which runs the config's test pipeline and the folded model.
+one person: the config's test pipeline and the model) with the torch back end (the folded model), the
+same with the test pipeline rebuilt at every emission, and the onnxruntime back end, interleaved.
 
 With ``--checkpoint`` the one-person model is that checkpoint (its config); with ``--ann`` too, int8 is
 calibrated on the training split and top-1 of eager, onnxruntime fp32 and int8 is measured on the test
@@ -96,26 +97,37 @@ def speed_table(model, persons: int, frames: list[int], calibration, args) -> No
                   f"{fused / sec:.2f}x |", flush=True)
 
 
-def stream_emission(model, cfg: dict, repeats: int) -> tuple[float, float]:
-    """Median ms of one emission (window 64, one person) and of a push that does not emit."""
-    rec = Recognizer(model, cfg)
-    stream = StreamRecognizer(rec, window=64, stride=10**9, min_frames=64)
+def stream_emission(model, cfg: dict, repeats: int) -> tuple[dict, float]:
+    """Median ms of one emission (window 64, one person) per variant, interleaved, and of a push that
+    does not emit. Variants: the torch back end with the test pipeline rebuilt at every emission (as
+    before it was built once per Recognizer), the torch back end, the onnxruntime back end."""
+    recs = {"torch, pipeline rebuilt per emission": Recognizer(model, cfg),
+            "torch": Recognizer(model, cfg), "onnxruntime": Recognizer(model, cfg, backend="onnxruntime")}
+    streams = {name: StreamRecognizer(r, window=64, stride=10**9, min_frames=64) for name, r in recs.items()}
+    rec = recs["torch"]
     rng = np.random.default_rng(0)
     scored = rec.layout not in ("ntu-rgb+d", "nw-ucla")  # 2D layouts carry a score channel
     c = rec.in_channels - 1 if scored else rec.in_channels
     pushes = []
     for _ in range(64 + repeats):
         kp = rng.uniform(100, 400, (1, rec.num_joints, c)).astype(np.float32)
-        start = time.perf_counter()
-        stream.push(kp, np.ones((1, rec.num_joints), np.float32) if scored else None)
-        pushes.append(time.perf_counter() - start)
-    stream.emit()  # warm-up
-    emits = []
+        score = np.ones((1, rec.num_joints), np.float32) if scored else None
+        for stream in streams.values():
+            start = time.perf_counter()
+            stream.push(kp, score)
+            pushes.append(time.perf_counter() - start)
+    emits = {name: [] for name in streams}
+    for stream in streams.values():
+        stream.emit()  # warm-up (builds the fused model, the onnxruntime session)
     for _ in range(repeats):
-        start = time.perf_counter()
-        stream.emit()
-        emits.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(emits), 1e3 * statistics.median(pushes[1:])
+        for name, stream in streams.items():
+            if "rebuilt" in name:
+                stream.recognizer.__dict__.pop("_transforms", None)
+            start = time.perf_counter()
+            stream.emit()
+            emits[name].append(time.perf_counter() - start)
+    medians = {name: 1e3 * statistics.median(t) for name, t in emits.items()}
+    return medians, 1e3 * statistics.median(pushes[3:])
 
 
 def accuracy(model, cfg: dict, ann: str, calib_samples: int, threads: int) -> None:
@@ -179,8 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         model2, _ = load_model(TWO_PERSONS, None)
         speed_table(model2, 2, args.frames, random_calibration(model2), args)
     emit_ms, push_ms = stream_emission(model1, cfg1, args.repeats)
-    print(f"\nstreaming, window 64, one person: {emit_ms:.1f} ms per emission, {push_ms:.3f} ms per push "
-          f"without emission; load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"\nstreaming, window 64, one person ({push_ms:.3f} ms per push without emission):")
+    for name, ms in emit_ms.items():
+        print(f"  {name:<38} {ms:.1f} ms per emission")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     if args.checkpoint and args.ann:
         accuracy(model1, cfg1, args.ann, args.calib_samples, args.threads)
     return 0

@@ -4,6 +4,7 @@ most confident persons through the config's pipeline, and train one epoch throug
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from stgcn.engine.config import load_config
 from tests.engine.tiny import ROOT
 
 CONFIG = ROOT / "configs/skeleton/stgcn/stgcn_kinetics_openpose18.py"
+NPY_CONFIG = ROOT / "configs/skeleton/stgcn/stgcn_kinetics_openpose18_npy.py"
 NUM_FRAMES = 6
 # per person: (x = y of every joint, score of every detected joint); listed least confident first
 PERSONS = [(0.2, 0.3), (0.4, 0.95), (0.6, 0.1), (0.8, 0.7)]
@@ -63,7 +65,7 @@ def test_config_states_the_kinetics_setting():
     assert cfg["data"]["train"]["pipeline"][0]["clip_len"] == 150
     assert {step["type"] for step in cfg["data"]["train"]["pipeline"]} >= {"RandomRot", "RandomScale"}
     assert (cfg["optimizer"]["lr"], cfg["optimizer"]["weight_decay"]) == (0.1, 0.0001)
-    assert (cfg["lr_config"]["step"], cfg["total_epochs"]) == ([20, 30], 50)
+    assert (cfg["lr_config"]["step"], cfg["total_epochs"]) == ([20, 30, 40], 50)
     assert cfg["data"]["videos_per_gpu"] == 256
 
 
@@ -97,3 +99,24 @@ def test_one_epoch_trains_with_the_config(converted, tmp_path, monkeypatch):
     state = torch.load(work / "latest.pth", map_location="cpu", weights_only=True)
     assert state["meta"]["epoch"] == 1 and state["meta"]["iter"] == 2  # 4 clips / batch 2
     assert state["state_dict"]["cls_head.fc.weight"].shape[0] == 4
+
+
+def test_npy_form_keeps_st_gcn_centred_coordinates(tmp_path):
+    """The release's arrays are already centred with undetected joints at 0; the .npy config keeps them."""
+    data = np.zeros((2, 3, 10, 18, 2), np.float32)  # N, C (x, y, score), T (zero-padded), V, M
+    data[:, :, :6, :17, 0] = np.array([0.1, -0.2, 0.9])[:, None, None]
+    data[:, :, :6, :17, 1] = np.array([-0.3, 0.4, 0.5])[:, None, None]
+    np.save(tmp_path / "val_data.npy", data)
+    with open(tmp_path / "val_label.pkl", "wb") as f:
+        pickle.dump((["clipA", "clipB"], [7, 2]), f)
+    ann = tmp_path / "kinetics_npy.pkl"
+    assert cli_main(["convert", "numpy", str(ann), "--score-channel", "--layout", "openpose-18", "--data",
+                     str(tmp_path / "val_data.npy"), "--labels", str(tmp_path / "val_label.pkl"),
+                     "--split-names", "val"]) == 0
+    cfg = load_config(NPY_CONFIG, {"data.test.ann_file": str(ann), "data.test.pipeline.0.clip_len": 6})
+    assert cfg["model"] == load_config(CONFIG)["model"]
+    sample = build_dataset(cfg["data"]["test"], test_mode=True)[0]
+    x = np.asarray(sample["keypoint"])
+    assert x.shape == (3, 6, 18, 2) and int(sample["label"]) == 7
+    np.testing.assert_allclose(x[:, :, :17], data[0, :, :6, :17], atol=1e-6)
+    assert not x[:, :, 17].any()  # undetected joints stay at the centre, as st-gcn feeds them

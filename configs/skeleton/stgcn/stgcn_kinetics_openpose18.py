@@ -4,7 +4,7 @@
 #       --data <kinetics-skeleton>/kinetics_train <kinetics-skeleton>/kinetics_val \
 #       --labels <kinetics-skeleton>/kinetics_train_label.json <kinetics-skeleton>/kinetics_val_label.json \
 #       --split-names train val
-#   (the .npy + .pkl form: python -m stgcn.cli convert numpy --score-channel --layout openpose-18 ...)
+#   (for the .npy + .pkl form of the release use stgcn_kinetics_openpose18_npy.py)
 #   python tools/train.py configs/skeleton/stgcn/stgcn_kinetics_openpose18.py --validate
 #   python tools/test.py configs/skeleton/stgcn/stgcn_kinetics_openpose18.py \
 #       work_dirs/stgcn_kinetics_openpose18/latest.pth --eval top_k_accuracy
@@ -27,9 +27,10 @@
 #     scales both axes by one factor (RandomScale draws one factor per axis). No translation here.
 # - Test: all CLIP_LEN = 300 frames (st-gcn tests on the full 300-frame tensor); clips shorter than
 #   300 frames are looped here where st-gcn pads them with zeros.
-# - Schedule (train.yaml): SGD momentum 0.9 lr 0.1, x0.1 at epochs 20 and 30, 50 epochs, batch 256
-#   (st-gcn: 4 GPUs), weight decay 1e-4; nesterov as st-gcn's processor default. With a smaller batch,
-#   scale lr linearly (e.g. --cfg-options data.videos_per_gpu=64 optimizer.lr=0.025).
+# - Schedule (train.yaml): SGD lr 0.1, x0.1 at epochs 20, 30 and 40 (train.yaml also lists 50, the
+#   end of training), 50 epochs, batch 256 (st-gcn: 4 GPUs x 64); momentum 0.9, nesterov and weight
+#   decay 1e-4 are st-gcn's processor defaults. With a smaller batch, scale lr linearly
+#   (e.g. --cfg-options data.videos_per_gpu=64 optimizer.lr=0.025).
 CLIP_LEN = 300
 WINDOW = 150
 model = dict(
@@ -78,7 +79,7 @@ data = dict(
 
 optimizer = dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=0.0001, nesterov=True)
 optimizer_config = dict(grad_clip=None)
-lr_config = dict(policy='step', step=[20, 30])
+lr_config = dict(policy='step', step=[20, 30, 40])
 total_epochs = 50
 checkpoint_config = dict(interval=10)
 evaluation = dict(interval=5, metrics=['top_k_accuracy'])

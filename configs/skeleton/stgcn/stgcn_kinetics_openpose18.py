@@ -15,10 +15,11 @@
 # - Persons: the 2 with the highest mean joint score are kept, ranked in each frame, the rest dropped.
 #   `convert kinetics --num-person 2` (the default) does this ranking like st-gcn's feeder; when a
 #   file was converted with more persons, FormatGCNInput keeps the first 2, i.e. still the best 2.
-#   A frame with fewer persons has zeros in the empty slot, as in st-gcn.
+#   A frame with fewer persons leaves the slot empty (score 0), as in st-gcn.
 # - Coordinates: the release stores x, y in [0, 1] of the frame; st-gcn centres them (x - 0.5) and
 #   zeroes undetected joints. PreNormalize2D (img_shape (1, 1)) maps them to [-1, 1] instead, twice
-#   st-gcn's scale, and undetected joints (score 0) land at (-1, -1) rather than at the centre.
+#   st-gcn's scale, and undetected joints and empty person slots (score 0) land at (-1, -1) rather
+#   than at the centre (stgcn_kinetics_openpose18_npy.py keeps st-gcn's exact input).
 # - Training augmentation (st-gcn: random_choose of a 150-frame window and random_move):
 #   * time: 150 frames (WINDOW, st-gcn's window_size) by random segment sampling over the whole clip;
 #     st-gcn takes one random contiguous 150-frame window of the zero-padded 300 frames instead.

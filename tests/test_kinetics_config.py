@@ -14,6 +14,7 @@ from stgcn.cli import main as cli_main
 from stgcn.commands.train import main as cli_train
 from stgcn.data.dataset import build_dataset
 from stgcn.engine.config import load_config
+from stgcn.models import build_model
 from tests.engine.tiny import ROOT
 
 CONFIG = ROOT / "configs/skeleton/stgcn/stgcn_kinetics_openpose18.py"
@@ -85,6 +86,18 @@ def test_pipeline_keeps_the_two_most_confident_persons(converted, num_person):
     np.testing.assert_allclose(x[1, :, :, 1], 2 * 0.8 - 1, atol=1e-6)
 
 
+def test_full_size_config_runs_on_converted_clips(converted):
+    """The config as shipped (150-frame training window, 400 classes) on a converted clip."""
+    cfg = load_config(CONFIG, {"data.train.ann_file": str(converted[2])})
+    np.random.seed(0)
+    x = build_dataset(cfg["data"]["train"])[0]["keypoint"]
+    assert tuple(x.shape) == (3, 150, 18, 2)
+    model = build_model(cfg["model"]).eval()
+    with torch.no_grad():
+        logits = model(torch.as_tensor(x)[None])
+    assert logits.shape == (1, 400) and torch.isfinite(logits).all()
+
+
 def test_one_epoch_trains_with_the_config(converted, tmp_path, monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
@@ -93,12 +106,15 @@ def test_one_epoch_trains_with_the_config(converted, tmp_path, monkeypatch):
     options = [f"data.{split}.ann_file={ann}" for split in ("train", "val", "test")] + [
         "model.cls_head.num_classes=4", "data.train.pipeline.0.clip_len=8", "data.val.pipeline.0.clip_len=8",
         "data.test.pipeline.0.clip_len=8", "data.videos_per_gpu=2", "data.workers_per_gpu=0",
-        "total_epochs=1", "checkpoint_config.interval=1"]
+        "total_epochs=1", "checkpoint_config.interval=1", "log_config.interval=1"]
     assert cli_train([str(CONFIG), "--work-dir", str(work), "--device", "cpu", "--seed", "0",
                       "--cfg-options", *options]) == 0
     state = torch.load(work / "latest.pth", map_location="cpu", weights_only=True)
     assert state["meta"]["epoch"] == 1 and state["meta"]["iter"] == 2  # 4 clips / batch 2
     assert state["state_dict"]["cls_head.fc.weight"].shape[0] == 4
+    (log,) = work.glob("*.log.json")
+    losses = [json.loads(line)["loss"] for line in log.read_text().splitlines() if '"loss"' in line]
+    assert len(losses) == 2 and all(np.isfinite(losses))
 
 
 def test_npy_form_keeps_st_gcn_centred_coordinates(tmp_path):

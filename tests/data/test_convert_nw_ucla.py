@@ -23,12 +23,12 @@ def converted():
 def test_full_release_counts_and_splits(converted):
     anno, summary = converted
     assert summary.samples == 1484 and not summary.skipped
-    assert summary.splits == {"xview_train": 1020, "xview_val": 464, "xsub_train": 724, "xsub_val": 760}
+    assert summary.splits == {"xview_train": 1020, "xview_val": 464, "xsub_train": 754, "xsub_val": 730}
     counts = np.bincount([a["label"] for a in anno["annotations"]])
     assert counts.tolist() == [150, 152, 141, 173, 148, 149, 142, 142, 145, 142]
     names = [a["frame_dir"] for a in anno["annotations"]]
     assert anno["split"]["xview_val"] == [n for n in names if n.endswith("_v03")]
-    assert all(int(n[5:7]) % 2 == 1 for n in anno["split"]["xsub_train"])
+    assert anno["split"]["xsub_train"] == [n for n in names if int(n[5:7]) <= 5]  # subjects 1-5
     assert set(anno["split"]["xsub_train"]).isdisjoint(anno["split"]["xsub_val"])
 
 

@@ -8,8 +8,8 @@ frames; not used by 3D pipelines).
 Splits:
 * `xview_train` = views 1 and 2, `xview_val` = view 3: the standard protocol (Wang et al. 2014),
   1020 / 464 clips;
-* `xsub_train` = odd subjects (s01, s03, s05, s07, s09), `xsub_val` = even subjects. The dataset
-  defines no cross-subject protocol; this one is documented here so results can be compared.
+* `xsub_train` = subjects 1-5, `xsub_val` = subjects 6-10, all views. The dataset defines no
+  cross-subject protocol; this one is documented here so results can be compared.
 
 The 20-joint Kinect v1 skeleton (graph edges and bone pairs) is the `nw-ucla` entry of
 `stgcn.graph.LAYOUTS`.
@@ -91,7 +91,7 @@ def convert_nw_ucla(sqe_dir: str | Path, progress: bool | None = None) -> tuple[
         annotations.append(dict(frame_dir=name, label=label, total_frames=int(keypoint.shape[1]),
                                 keypoint=keypoint, img_shape=IMG_SHAPE, original_shape=IMG_SHAPE))
         splits["xview_train" if view in (1, 2) else "xview_val"].append(name)
-        splits["xsub_train" if subject % 2 == 1 else "xsub_val"].append(name)
+        splits["xsub_train" if subject <= 5 else "xsub_val"].append(name)
     summary.samples = len(annotations)
     summary.splits = {name: len(ids) for name, ids in splits.items()}
     summary.seconds = time.perf_counter() - start

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from stgcn.data.safe_pickle import dump_pickle
 from stgcn.errors import StgcnError
+from stgcn.fileio import check_output_path
 
 
 @dataclass
@@ -63,13 +64,9 @@ def input_files(folder: str | Path, pattern: str, what: str) -> list[Path]:
 
 
 def check_output(path: str | Path, overwrite: bool) -> Path:
-    """Refuse an existing output unless `overwrite`; call before long work so it fails fast."""
-    path = Path(path)
-    if path.is_dir():
-        raise StgcnError(f"{path}: the output path is a folder; give a file name ending in .pkl")
-    if path.exists() and not overwrite:
-        raise StgcnError(f"{path}: the output file already exists; pass --overwrite to replace it")
-    return path
+    """Refuse an existing output unless `overwrite` (the rule of every command, `check_output_path`);
+    call before long work so it fails fast."""
+    return check_output_path(path, overwrite, flag="output")
 
 
 def write_pickle(obj: object, path: str | Path, overwrite: bool = False) -> Path:

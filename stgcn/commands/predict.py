@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from stgcn.errors import StgcnError
-from stgcn.fileio import write_atomic
+from stgcn.fileio import check_output_path, write_atomic
 
 OUT_SUFFIXES = (".json", ".csv")
 
@@ -96,7 +96,6 @@ def encode(preds: list, names: list[str] | None, suffix: str) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stgcn.data.convert import check_output
     from stgcn.inference import Recognizer
     from stgcn.inference.inputs import load_samples
 
@@ -107,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         if Path(args.out).suffix not in OUT_SUFFIXES:
             raise StgcnError(f"--out {args.out}: unsupported suffix; use .json or .csv")
-        check_output(args.out, args.overwrite)
+        check_output_path(args.out, args.overwrite)
     samples = load_samples(args.input, args.split)
     rec = Recognizer.from_checkpoint(args.checkpoint, args.config, args.device, args.label_map)
     top_k = min(args.top_k, rec.num_classes)

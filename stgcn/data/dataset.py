@@ -146,7 +146,7 @@ class PoseDataset(Dataset):
             wanted = set(splits[split])
             records = self.records
             if isinstance(records, PackedAnnotations):
-                ids = (records.scalars(i).get("filename", fd) for i, fd in enumerate(records.frame_dirs))
+                ids = records.ids()
             else:
                 ids = [r.get("filename", r.get("frame_dir")) if isinstance(r, dict) else None
                        for r in records]
@@ -206,6 +206,20 @@ class PoseDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def __getstate__(self) -> dict:
+        """A spawned worker's copy: packed records travel as their path, the per-sample lists are rebuilt."""
+        state = dict(self.__dict__)
+        if isinstance(self.records, PackedAnnotations):
+            state.update(labels=None, frame_dirs=None, indices=np.asarray(self.indices, np.int64))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.labels is None:
+            self.indices = self.indices.tolist()
+            self.labels = [self.records.labels[i] for i in self.indices]
+            self.frame_dirs = [self.records.frame_dirs[i] for i in self.indices]
 
     def prepare(self, idx: int) -> dict:
         """The results dict for sample idx before the pipeline: a private copy of that one sample."""

@@ -276,7 +276,8 @@ def train_to_first_steps(ann: Path, workdir: Path, args: argparse.Namespace) -> 
     return dict(first_step_s=seen[MARKERS[0]][0], first_done_s=seen[MARKERS[1]][0],
                 logged=seen[MARKERS[0]][1].split("] ")[-1], workers=len(workers),
                 worker_pss=max(w["pss"] for w in workers), worker_uss=max(w["uss"] for w in workers),
-                worker_anon=max(w["pss_anon"] for w in workers), workers_pss=sum(w["pss"] for w in workers),
+                worker_anon=max(w["pss_anon"] for w in workers), worker_dirty=max(w["dirty"] for w in workers),
+                workers_pss=sum(w["pss"] for w in workers),
                 main_pss=poller.main["pss"], main_uss=poller.main["uss"])
 
 
@@ -296,6 +297,7 @@ def train_mode(args: argparse.Namespace) -> None:
             ("first training step done (s)", "first_done_s", 1),
             ("largest worker PSS (MiB)", "worker_pss", MIB), ("largest worker USS (MiB)", "worker_uss", MIB),
             ("largest worker anonymous PSS (MiB)", "worker_anon", MIB),
+            ("largest worker private dirty (MiB)", "worker_dirty", MIB),
             ("all workers' PSS (MiB)", "workers_pss", MIB), ("main process PSS (MiB)", "main_pss", MIB),
             ("main process USS (MiB)", "main_uss", MIB)]
     print(f"{'':52s} {'pickle':>10s} {'packed':>10s} {'ratio':>8s}")

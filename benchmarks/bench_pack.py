@@ -273,12 +273,12 @@ def train_to_first_steps(ann: Path, workdir: Path, args: argparse.Namespace) -> 
     if len(seen) < len(MARKERS):
         raise RuntimeError("tools/train.py ended before its first step:\n" + "\n".join(tail))
     workers = list(poller.peak.values())
+    largest = {f"worker_{key}": max(w[name] for w in workers)
+               for key, name in (("pss", "pss"), ("uss", "uss"), ("anon", "pss_anon"), ("dirty", "dirty"))}
     return dict(first_step_s=seen[MARKERS[0]][0], first_done_s=seen[MARKERS[1]][0],
-                logged=seen[MARKERS[0]][1].split("] ")[-1], workers=len(workers),
-                worker_pss=max(w["pss"] for w in workers), worker_uss=max(w["uss"] for w in workers),
-                worker_anon=max(w["pss_anon"] for w in workers), worker_dirty=max(w["dirty"] for w in workers),
-                workers_pss=sum(w["pss"] for w in workers),
-                main_pss=poller.main["pss"], main_uss=poller.main["uss"])
+                logged=seen[MARKERS[0]][1].split("] ")[-1], workers=len(workers), **largest,
+                workers_pss=sum(w["pss"] for w in workers), main_pss=poller.main["pss"],
+                main_uss=poller.main["uss"])
 
 
 def train_mode(args: argparse.Namespace) -> None:

@@ -40,6 +40,7 @@ import copy
 import json
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -276,6 +277,7 @@ def train_to_first_steps(ann: Path, workdir: Path, args: argparse.Namespace) -> 
     largest = {f"worker_{key}": max(w[name] for w in workers)
                for key, name in (("pss", "pss"), ("uss", "uss"), ("anon", "pss_anon"), ("dirty", "dirty"))}
     return dict(first_step_s=seen[MARKERS[0]][0], first_done_s=seen[MARKERS[1]][0],
+                first_step_cpu=float(re.search(r"([\d.]+) s of CPU", seen[MARKERS[0]][1]).group(1)),
                 logged=seen[MARKERS[0]][1].split("] ")[-1], workers=len(workers), **largest,
                 workers_pss=sum(w["pss"] for w in workers), main_pss=poller.main["pss"],
                 main_uss=poller.main["uss"])
@@ -294,6 +296,7 @@ def train_mode(args: argparse.Namespace) -> None:
           f"batch {args.batch}, {args.workers} workers, load {os.getloadavg()[0]:.1f} "
           f"(torch {torch.__version__}, {os.cpu_count()} CPUs)")
     rows = [("first training step starts (s from process start)", "first_step_s", 1),
+            ("  CPU time of the train process until then (s)", "first_step_cpu", 1),
             ("first training step done (s)", "first_done_s", 1),
             ("largest worker PSS (MiB)", "worker_pss", MIB), ("largest worker USS (MiB)", "worker_uss", MIB),
             ("largest worker anonymous PSS (MiB)", "worker_anon", MIB),

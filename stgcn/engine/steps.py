@@ -69,8 +69,9 @@ def _announce_first_step(run: Run, waited: float, done: float | None = None) -> 
     """The log lines that mark the run's first step: its batch ready (before) and its end (after)."""
     age = process_age()
     since = f" {age:.2f} s after the process started" if age is not None else ""
+    cpu = f"{time.process_time():.2f} s of CPU"
     if done is None:
-        run.logger.info(f"First training step starts{since} (its batch took {waited:.2f} s)")
+        run.logger.info(f"First training step starts{since} ({cpu}; its batch took {waited:.2f} s)")
     else:
         run.logger.info(f"First training step done{since} (the step took {done:.2f} s)")
 

@@ -61,7 +61,7 @@ def process_age() -> float | None:
         with open("/proc/uptime") as f:
             uptime = float(f.read().split()[0])
         return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, AttributeError):  # no /proc, no os.sysconf (Windows)
         return None
 
 

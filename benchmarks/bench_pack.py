@@ -274,7 +274,7 @@ def train_to_first_steps(ann: Path, workdir: Path, args: argparse.Namespace) -> 
     if len(seen) < len(MARKERS):
         raise RuntimeError("tools/train.py ended before its first step:\n" + "\n".join(tail))
     workers = list(poller.peak.values())
-    largest = {f"worker_{key}": max(w[name] for w in workers)
+    largest = {f"worker_{key}": max((w[name] for w in workers), default=0)
                for key, name in (("pss", "pss"), ("uss", "uss"), ("anon", "pss_anon"), ("dirty", "dirty"))}
     return dict(first_step_s=seen[MARKERS[0]][0], first_done_s=seen[MARKERS[1]][0],
                 first_step_cpu=float(re.search(r"([\d.]+) s of CPU", seen[MARKERS[0]][1]).group(1)),

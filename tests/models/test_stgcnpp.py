@@ -1,10 +1,13 @@
-"""ST-GCN++ blocks: the joint multi-scale temporal conv against its branch-by-branch modules."""
+"""ST-GCN++ blocks: the joint multi-scale temporal conv against its branch modules; BN folding."""
 
 import copy
 
 import pytest
 import torch
 
+import stgcn
+from stgcn.models.fuse import fuse_conv_bn
+from stgcn.models.stgcn import STGCNBlock
 from stgcn.models.stgcnpp import MSTCN, joinable
 from tests.models.helpers import randomize
 
@@ -56,3 +59,55 @@ def test_mstcn_joint_heads_under_bf16_autocast_update_the_same_statistics():
     assert joinable([b[1] for b in fast.branches[:5]])
     for (name, b), c in zip(fast.named_buffers(), slow.buffers(), strict=True):
         torch.testing.assert_close(b.float(), c.float(), rtol=1e-2, atol=1e-3, msg=name)
+
+
+def _tiny(**backbone):
+    model = stgcn.build_model(dict(
+        type="RecognizerGCN",
+        backbone=dict(type="STGCN", graph_cfg=dict(layout="coco", mode="spatial"), base_channels=12,
+                      num_stages=3, inflate_stages=(3,), down_stages=(3,), **backbone),
+        cls_head=dict(type="GCNHead", num_classes=4, in_channels=24)))
+    randomize(model, seed=1)
+    return model.eval()
+
+
+PLUS = dict(gcn_adaptive="init", gcn_with_res=True, tcn_type="mstcn")
+VARIANTS = {
+    "stgcn++": PLUS,
+    "offset, post, unit_tcn": dict(gcn_adaptive="offset", gcn_conv_pos="post", gcn_with_res=True),
+    "mstcn, 1x1 first, no gcn residual": dict(
+        gcn_adaptive="importance", gcn_with_res=False, tcn_type="mstcn",
+        tcn_ms_cfg=("1x1", (3, 1), ("max", 3), (5, 2)), tcn_mid_channels=0.25),
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_fused_stgcnpp_equals_the_unfused_eval_model_and_scripts(variant):
+    model = _tiny(**VARIANTS[variant])
+    if "1x1" in variant:  # negative BN scales: the max-pool branch must keep its affine after the pool
+        with torch.no_grad():
+            model.backbone.st_gcn_networks[1].tcn.transform[0].weight.neg_()
+    assert not any(isinstance(b, STGCNBlock) for b in model.backbone.st_gcn_networks)
+    fused = fuse_conv_bn(model)
+    assert list(fused.parameters()) == []
+    x = torch.randn(2, 3, 9, 17, 2)
+    x[1, ..., 1] = 0.0  # a padded person
+    scripted = torch.jit.script(fused)
+    with torch.no_grad():
+        want = model(x)
+        for got in (fused(x), scripted(x)):
+            assert float((got - want).abs().max() / want.abs().max()) <= 1e-5
+
+
+def test_stgcnpp_exports_to_onnx():
+    pytest.importorskip("onnxruntime")  # the [onnx] extra
+    from stgcn.inference import export
+
+    model = _tiny(**PLUS)
+    session = export.onnx_session(export.onnx_bytes(model))
+    for frames in (7, 20):
+        x = torch.randn(3, 3, frames, 17, 2)
+        with torch.no_grad():
+            want = model(x)
+        got = torch.from_numpy(session.run(None, {export.INPUT_NAME: x.numpy()})[0])
+        assert float((got - want).abs().max() / want.abs().max()) <= 1e-5

@@ -27,12 +27,16 @@ model = dict(
         in_channels=256,
         label_smooth_eps=0.1,
         loss_cls=dict(type='CrossEntropyLoss')))
+# A RecognizerGCN model in this (mmcv-1.x style) file makes it a PYSKL-format config: raw logits out, as
+# the ST-GCN configs give (PYSKL's default averages softmax probabilities), and float32 after
+# PreNormalize3D.
+test_cfg = dict(average_clips=None)
 
 class_names = 'nw_ucla'  # label i is class_names[i] (stgcn.data.classes)
 dataset_type = 'PoseDataset'
 ann_file = 'data/nw_ucla.pkl'
 train_pipeline = [
-    dict(type='PreNormalize3D', zaxis=(0, 1), xaxis=(8, 4), align_center=False),
+    dict(type='PreNormalize3D', zaxis=(0, 1), xaxis=(8, 4), align_center=False, keep_float64=False),
     dict(type='RandomSampleFrames', clip_len=CLIP_LEN),
     dict(type='PoseDecode'),
     dict(type='CenterJoint', joint=1, frame=0),
@@ -43,7 +47,7 @@ train_pipeline = [
     dict(type='ToTensor', keys=['keypoint'])
 ]
 test_pipeline = [
-    dict(type='PreNormalize3D', zaxis=(0, 1), xaxis=(8, 4), align_center=False),
+    dict(type='PreNormalize3D', zaxis=(0, 1), xaxis=(8, 4), align_center=False, keep_float64=False),
     dict(type='RandomSampleFrames', clip_len=CLIP_LEN, test_mode=True),
     dict(type='PoseDecode'),
     dict(type='CenterJoint', joint=1, frame=0),

@@ -35,7 +35,7 @@ from torch import nn
 from stgcn.errors import StgcnError
 from stgcn.models.persons import PaddedPersonCache, pooled_persons, skipping_enabled
 from stgcn.models.stgcn import ConvTemporalGraphical, SkeletonGCN, STGCNBlock, adjacency_rows
-from stgcn.models.stgcnpp import MSTCN, GCNBlock, UnitTCN
+from stgcn.models.stgcnpp import MSTCN, GCNBlock, UnitTCN, temporal_max_pool
 
 RESIDUAL_MODES = {"none": 0, "identity": 1, "conv": 2}
 
@@ -155,7 +155,7 @@ class _MaxTail(nn.Module):
         self.padding = int(pool.padding[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.max_pool2d(x, (self.kernel, 1), (self.stride, 1), (self.padding, 0))
+        y = temporal_max_pool(x, self.kernel, self.stride, self.padding)
         return torch.addcmul(self.shift, y, self.scale)
 
 

@@ -122,6 +122,24 @@ def joinable(bns: list[nn.Module]) -> bool:
                and (bn.eps, bn.momentum) == (bns[0].eps, bns[0].momentum) for bn in bns)
 
 
+def temporal_max_pool(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """``MaxPool2d((kernel, 1), (stride, 1), (padding, 0))`` as a maximum of shifted views: the same values,
+    ~10x faster than the pooling kernel on channels-last CPU tensors (on exact ties the gradient is shared
+    between the tied inputs instead of going to one)."""
+    t_out = x.shape[2] + 2 * padding - kernel + 1
+    padded = F.pad(x, (0, 0, padding, padding), value=float("-inf")) if padding else x
+    y = padded[:, :, :t_out]
+    for i in range(1, kernel):
+        y = torch.maximum(y, padded[:, :, i:i + t_out])
+    return y[:, :, ::stride] if stride > 1 else y
+
+
+def _tail(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if isinstance(module, nn.MaxPool2d) and module.dilation in (1, (1, 1)) and not module.ceil_mode:
+        return temporal_max_pool(x, module.kernel_size[0], module.stride[0], module.padding[0])
+    return module(x)
+
+
 class MSTCN(nn.Module):
     """1.x ``mstcn``: parallel branches (1x1 conv, BN, ReLU, then a dilated temporal conv or a max
     pool; or a plain strided 1x1 conv), concatenated, then BN, ReLU, 1x1 conv, BN, dropout.
@@ -174,7 +192,7 @@ class MSTCN(nn.Module):
         bias = torch.cat([h[0].bias for h in heads])
         y = torch.relu_(joint_batch_norm(F.conv2d(x, weight, bias), [h[1] for h in heads]))
         parts = iter(y.split([h[0].out_channels for h in heads], dim=1))
-        return [branch[3](next(parts)) if isinstance(branch, nn.Sequential) else branch(x)
+        return [_tail(branch[3], next(parts)) if isinstance(branch, nn.Sequential) else branch(x)
                 for branch in self.branches]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

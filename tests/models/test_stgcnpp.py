@@ -8,7 +8,7 @@ import torch
 import stgcn
 from stgcn.models.fuse import fuse_conv_bn
 from stgcn.models.stgcn import STGCNBlock
-from stgcn.models.stgcnpp import MSTCN, joinable
+from stgcn.models.stgcnpp import MSTCN, joinable, temporal_max_pool
 from tests.models.helpers import randomize
 
 
@@ -111,3 +111,10 @@ def test_stgcnpp_exports_to_onnx():
             want = model(x)
         got = torch.from_numpy(session.run(None, {export.INPUT_NAME: x.numpy()})[0])
         assert float((got - want).abs().max() / want.abs().max()) <= 1e-5
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 1, 1), (3, 2, 1), (5, 2, 2), (2, 1, 0)])
+def test_temporal_max_pool_equals_max_pool2d(kernel, stride, padding):
+    x = torch.randn(2, 5, 11, 4).to(memory_format=torch.channels_last)
+    want = torch.nn.functional.max_pool2d(x, (kernel, 1), (stride, 1), (padding, 0))
+    assert torch.equal(temporal_max_pool(x, kernel, stride, padding), want)

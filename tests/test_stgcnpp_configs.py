@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -41,3 +42,22 @@ def test_stgcnpp_config_is_its_stgcn_recipe_with_the_stgcnpp_model(name):
                                                                         20 if "nwucla" in name else 17)
     with torch.no_grad():
         assert model.eval()(torch.randn(2, 3, 24, v, 1)).shape == (2, head["num_classes"])
+
+
+def test_recognizer_runs_stgcnpp_fused_with_the_unfused_scores():
+    from stgcn.inference.api import Recognizer
+    from stgcn.models.fuse import FusedSkeletonGCN
+    from tests.models.helpers import randomize
+
+    cfg = load_config(ROOT / "configs/skeleton/stgcnpp/stgcnpp_penn_action_joint_2d.py")
+    torch.manual_seed(0)
+    model = stgcn.build_model(cfg["model"])
+    randomize(model)
+    rng = np.random.default_rng(0)
+    samples = [{"keypoint": rng.uniform(0, 400, (1, t, 17, 2)).astype(np.float32),
+                "keypoint_score": rng.uniform(0, 1, (1, t, 17)).astype(np.float32),
+                "img_shape": (480, 640), "total_frames": t} for t in (40, 75)]
+    fused = Recognizer(model, cfg, class_names="penn_action")
+    assert isinstance(fused.fast_model, FusedSkeletonGCN)
+    plain = Recognizer(model, cfg, fuse=False)
+    np.testing.assert_allclose(fused.scores(samples), plain.scores(samples), atol=1e-5, rtol=0)

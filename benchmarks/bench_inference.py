@@ -6,7 +6,7 @@ with one real person (a ``num_person=1`` model, the Penn Action config) and two 
 2D config, ``num_person=2``), at each ``--frames``. Prints the median milliseconds and the speed-up
 over eager fp32 and over the folded model. Then times one ``StreamRecognizer`` emission (window 64,
 one person: the config's test pipeline and the model) with the torch back end (the folded model), the
-same with the test pipeline rebuilt at every emission, and the onnxruntime back end, interleaved.
+same with the test pipeline rebuilt at every emission, and onnxruntime fp32 and int8, interleaved.
 
 With ``--checkpoint`` the one-person model is that checkpoint (its config); with ``--ann`` too, int8 is
 calibrated on the training split and top-1 of eager, onnxruntime fp32 and int8 is measured on the test
@@ -97,12 +97,15 @@ def speed_table(model, persons: int, frames: list[int], calibration, args) -> No
                   f"{fused / sec:.2f}x |", flush=True)
 
 
-def stream_emission(model, cfg: dict, repeats: int) -> tuple[dict, float]:
+def stream_emission(model, cfg: dict, repeats: int, int8: bytes) -> tuple[dict, float]:
     """Median ms of one emission (window 64, one person) per variant, interleaved, and of a push that
     does not emit. Variants: the torch back end with the test pipeline rebuilt at every emission (as
-    before it was built once per Recognizer), the torch back end, the onnxruntime back end."""
+    before it was built once per Recognizer), the torch back end, onnxruntime with the fp32 graph and
+    with the int8 model (``Recognizer(onnx_model=...)``)."""
     recs = {"torch, pipeline rebuilt per emission": Recognizer(model, cfg),
-            "torch": Recognizer(model, cfg), "onnxruntime": Recognizer(model, cfg, backend="onnxruntime")}
+            "torch": Recognizer(model, cfg),
+            "onnxruntime fp32": Recognizer(model, cfg, backend="onnxruntime"),
+            "onnxruntime int8": Recognizer(model, cfg, onnx_model=int8)}
     streams = {name: StreamRecognizer(r, window=64, stride=10**9, min_frames=64) for name, r in recs.items()}
     rec = recs["torch"]
     rng = np.random.default_rng(0)
@@ -190,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_two_persons:
         model2, _ = load_model(TWO_PERSONS, None)
         speed_table(model2, 2, args.frames, random_calibration(model2), args)
-    emit_ms, push_ms = stream_emission(model1, cfg1, args.repeats)
+    int8 = ex.quantize_int8(ex.onnx_bytes(model1), calib1)
+    emit_ms, push_ms = stream_emission(model1, cfg1, args.repeats, int8)
     print(f"\nstreaming, window 64, one person ({push_ms:.3f} ms per push without emission):")
     for name, ms in emit_ms.items():
         print(f"  {name:<38} {ms:.1f} ms per emission")

@@ -93,15 +93,16 @@ class Recognizer:
 
     def __init__(self, model: nn.Module, cfg: dict, class_names: list[str] | None = None,
                  device: str | torch.device = "cpu", fuse: bool = True, backend: str | None = None,
-                 onnx_model: str | os.PathLike | None = None) -> None:
+                 onnx_model: str | os.PathLike | bytes | None = None) -> None:
         backend = backend or ("onnxruntime" if onnx_model is not None else "torch")
         if backend not in BACKENDS:
             raise StgcnError(f"backend {backend!r} is not valid; use one of {', '.join(BACKENDS)}")
         if onnx_model is not None:
+            what = "the ONNX bytes" if isinstance(onnx_model, bytes) else repr(str(onnx_model))
             if backend != "onnxruntime":
-                raise StgcnError(f"onnx_model={str(onnx_model)!r} runs on backend='onnxruntime', not "
+                raise StgcnError(f"onnx_model={what} runs on backend='onnxruntime', not "
                                  f"{backend!r}; drop backend= or pass backend='onnxruntime'")
-            if not os.path.isfile(onnx_model):
+            if not isinstance(onnx_model, bytes) and not os.path.isfile(onnx_model):
                 raise StgcnError(f"{onnx_model}: ONNX model file not found; write one with "
                                  "stgcn export CHECKPOINT OUT.onnx [--int8 --calib ANN]")
         self.onnx_model = onnx_model
@@ -198,8 +199,9 @@ class Recognizer:
 
         source = onnx_bytes(self.model) if self.onnx_model is None else self.onnx_model
         session = onnx_session(source, threads=torch.get_num_threads())
-        check_session_input(session, (self.in_channels, self.num_joints, self.num_person),
-                            str(self.onnx_model or "exported model"))
+        name = "ONNX model" if self.onnx_model is None or isinstance(self.onnx_model, bytes) \
+            else str(self.onnx_model)
+        check_session_input(session, (self.in_channels, self.num_joints, self.num_person), name)
         return lambda x: torch.from_numpy(session.run(None, {INPUT_NAME: x.numpy()})[0])
 
     @functools.cached_property

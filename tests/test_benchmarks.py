@@ -79,3 +79,10 @@ def test_stream_accuracy_prints_a_row_per_window(tmp_path):
     out = run_script("stream_accuracy.py", checkpoint, "--ann", ann, "--split", "val", "--windows", "16",
                      "--timed-clips", "1", "--threads", "1", "--onnx-model", str(model))
     assert "m.onnx in onnxruntime" in out and "| 16 |" in out
+
+
+def test_bench_stgcnpp_compares_the_models_and_its_mstcn_paths():
+    out = run_script("bench_stgcnpp.py", "--batch-size", "2", "--eval-batch-size", "2", "--frames", "8",
+                     "--repeats", "1", "--precision", "fp32")
+    assert "ST-GCN++: 1.38 M parameters" in out
+    assert "train fp32 B2: ST-GCN " in out and "ST-GCN++ per-branch" in out and "ST-GCN++ fused" in out

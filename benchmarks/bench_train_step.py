@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (>= 1: parity check)")
     parser.add_argument("--frames", type=int, default=None, help="every recipe at this clip length instead")
+    parser.add_argument("--batch", type=int, default=None, help="every recipe at this batch size instead")
     parser.add_argument("--no-tune-malloc", action="store_true",
                         help="keep glibc's default malloc (tools/train.py tunes it; so does this by default)")
     parser.add_argument("--profile", action="store_true", help="also list the top ops of one stgcn step")
@@ -210,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.repeats} rounds after {args.warmup}")
     for name in names:
         recipe = RECIPES[name]
-        if args.frames:
-            recipe = Recipe(recipe.name, recipe.batch, args.frames, recipe.persons, recipe.classes)
+        recipe = Recipe(recipe.name, args.batch or recipe.batch, args.frames or recipe.frames,
+                        recipe.persons, recipe.classes)
         for mode in args.modes.split(","):
             time_mode(ref_module, recipe, mode.strip() == "train", args)
         if args.profile:

@@ -17,6 +17,7 @@ samples there.
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 from stgcn.errors import StgcnError
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from stgcn.autoconfig import render
     from stgcn.autoconfig.recipe import ALIGN_3D, build_recipe
     from stgcn.autoconfig.survey import check_classes, pick_splits, survey_annotations
+    from stgcn.autoconfig.timing import StepTimes, bf16_supported, measure
     from stgcn.fileio import write_atomic
     from stgcn.graph import LAYOUTS, get_layout
 
@@ -94,12 +96,20 @@ def run(args: argparse.Namespace) -> int:
     train, test = pick_splits(survey, args.split_train, args.split_test)
     check_classes(survey, train, test)
     if args.step_seconds is None:
-        print(f"{survey.source}: {survey.num_samples} samples; timing a few training steps of the model ...")
-    recipe = build_recipe(survey, layout, layout_why, train, test, args.budget_min, render.model_config,
-                          args.step_seconds)
+        print(f"{survey.source}: {survey.num_samples} samples; timing a few training steps and test "
+              "batches of the config ...")
     with_img_shape = survey.with_img_shape == survey.num_samples
     aligned = layout in ALIGN_3D and survey.slots.max() <= 2
     note = f"{survey.num_samples} samples, {survey.num_classes} classes"
+
+    def time_recipe(recipe) -> StepTimes:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / out.name
+            path.write_text(render.joint_config(recipe, args.ann_file, out, note, with_img_shape, aligned))
+            return measure(path, with_bf16=bf16_supported())
+
+    recipe = build_recipe(survey, layout, layout_why, train, test, args.budget_min, time_recipe,
+                          args.step_seconds)
     texts = {"j": render.joint_config(recipe, args.ann_file, out, note, with_img_shape, aligned)}
     for stream in streams[1:]:
         texts[stream] = render.stream_config(recipe, out, stream, with_img_shape, aligned)
@@ -108,6 +118,6 @@ def run(args: argparse.Namespace) -> int:
     for stream, path in zip(streams, paths, strict=True):
         write_atomic(path, texts[stream].encode("utf-8"))
         print(f"wrote {path}")
-    for key in ("layout", "persons", "clip", "batch", "step", "schedule"):
+    for key in ("layout", "persons", "clip", "batch", "step", "precision", "schedule"):
         print(f"  {key}: {recipe.why[key]}")
     return 0

@@ -12,7 +12,6 @@ under bf16 autocast, alternating.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -103,14 +102,13 @@ def time_config(cfg: dict, amps: list[str], steps: int = STEPS, eval_batches: in
 
 
 def measure(config_path: str | Path, with_bf16: bool, timeout: float = 900) -> StepTimes:
-    """Time the config at ``config_path`` in a child process (passive OpenMP waiting, as the
-    benchmarks run); bf16 is timed too when ``with_bf16``. The test batches are timed in the
-    precision the schedule will use: bf16 when it was timed."""
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    """Time the config at ``config_path`` in a child process with this process's environment (as
+    `tools/train.py` started from the same shell runs, OMP_WAIT_POLICY included); bf16 is timed too
+    when ``with_bf16``, and then the test batches run under bf16."""
     amps = ["bf16"] if with_bf16 else []
     cmd = [sys.executable, "-m", "stgcn.autoconfig.timing", str(config_path), *amps]
     try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
         times = json.loads(done.stdout.strip().splitlines()[-1])
     except (subprocess.SubprocessError, OSError, ValueError, IndexError) as exc:
         detail = (getattr(exc, "stderr", None) or str(exc)).strip().splitlines() or ["no output"]

@@ -55,6 +55,7 @@ class Recipe:
     test_split: str
     step_seconds: float
     amp: str | None = None  # 'bf16': the config trains under bf16 autocast (`fp16 = dict(...)` on CPU)
+    class_names: list[str] | None = None
     why: dict[str, str] = field(default_factory=dict)
 
 

@@ -80,6 +80,14 @@ def _model_text(recipe: Recipe) -> str:
 """
 
 
+def _names_text(recipe: Recipe) -> str:
+    if recipe.class_names:
+        return "\n".join(_comment(recipe.why["names"]) + [f"class_names = {recipe.class_names!r}", ""])
+    return ("# Name the classes (label i is class_names[i]; checkpoints keep them): a built-in list\n"
+            f"# ({', '.join(BUILTIN)}), a list of strings or a label-map .txt file.\n"
+            "# class_names = 'penn_action'\n")
+
+
 def _amp_text(recipe: Recipe) -> str:
     if recipe.amp != "bf16":
         return ""
@@ -107,10 +115,7 @@ def joint_config(recipe: Recipe, ann_file: str, out: Path, source_note: str, wit
     ckpt, warmup = recipe.interval, "linear" if recipe.warmup else None
     return "\n".join(head) + f"""
 CLIP_LEN = {recipe.clip_len}
-{_model_text(recipe)}# Name the classes (label i is class_names[i]; checkpoints keep them): a built-in list
-# ({', '.join(BUILTIN)}), a list of strings or a label-map .txt file.
-# class_names = 'penn_action'
-
+{_model_text(recipe)}{_names_text(recipe)}
 dataset_type = 'PoseDataset'
 ann_file = {ann_file!r}
 train_pipeline = {train}

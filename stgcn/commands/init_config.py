@@ -69,7 +69,7 @@ def _layout(survey, requested: str | None, dims: int) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     from stgcn.autoconfig import render
     from stgcn.autoconfig.recipe import ALIGN_3D, build_recipe
-    from stgcn.autoconfig.survey import check_classes, pick_splits, survey_annotations
+    from stgcn.autoconfig.survey import check_classes, find_class_names, pick_splits, survey_annotations
     from stgcn.autoconfig.timing import StepTimes, bf16_supported, measure
     from stgcn.fileio import write_atomic
     from stgcn.graph import LAYOUTS, get_layout
@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = build_recipe(survey, layout, layout_why, train, test, args.budget_min, time_recipe,
                           args.step_seconds)
+    recipe.class_names, recipe.why["names"] = find_class_names(args.ann_file, survey.num_classes)
     texts = {"j": render.joint_config(recipe, args.ann_file, out, note, with_img_shape, aligned)}
     for stream in streams[1:]:
         texts[stream] = render.stream_config(recipe, out, stream, with_img_shape, aligned)
@@ -118,6 +119,6 @@ def run(args: argparse.Namespace) -> int:
     for stream, path in zip(streams, paths, strict=True):
         write_atomic(path, texts[stream].encode("utf-8"))
         print(f"wrote {path}")
-    for key in ("layout", "persons", "clip", "batch", "step", "precision", "schedule"):
+    for key in ("layout", "names", "persons", "clip", "batch", "step", "precision", "schedule"):
         print(f"  {key}: {recipe.why[key]}")
     return 0

@@ -4,6 +4,7 @@ bad data is refused in one line before anything is written."""
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from stgcn import build_model
 from stgcn.autoconfig.recipe import MAX_EPOCHS, build_recipe, choose_precision, choose_schedule
 from stgcn.autoconfig.render import joint_config
 from stgcn.autoconfig.survey import survey_annotations
-from stgcn.autoconfig.timing import StepTimes, time_config
+from stgcn.autoconfig.timing import StepTimes
 from stgcn.cli import main
 from stgcn.data import build_dataset
 from stgcn.engine.config import load_config
@@ -153,12 +154,11 @@ def test_a_bf16_recipe_writes_the_autocast_key_and_more_epochs(tmp_path):
 def test_steps_and_test_batches_are_timed_on_the_config(tmp_path):
     ann = write_ann(tmp_path / "ann.pkl", coco)
     out = tmp_path / "gen.py"
-    assert main(["init-config", ann, str(out), "--budget-min", "0.5"]) == 0
-    text = out.read_text()
-    assert "data loading included) measured" in text and "a test batch" in text
-    times = time_config(load_config(str(out)), ["fp32", "bf16"], steps=1, eval_batches=1, warmup=0)
-    assert len(times["fp32"]) == len(times["bf16"]) == len(times["eval"]) == 1
-    assert min(times["fp32"] + times["bf16"] + times["eval"]) > 0
+    assert main(["init-config", ann, str(out), "--budget-min", "0.5", "--timing-steps", "1"]) == 0
+    text = " ".join(line.lstrip("# ") for line in out.read_text().splitlines())
+    step = re.search(r"data loading included\) measured ([0-9.]+) s and a test batch ([0-9.]+) s", text)
+    assert step and float(step[1]) > 0 and float(step[2]) > 0, text[:2000]
+    assert ("bf16 autocast: this CPU" in text or "fp32: " in text) and "take about" in text
 
 
 def _mixed_v(tmp):

@@ -1,24 +1,17 @@
 """Time a written config's training steps and test batches, as `tools/train.py` would run them.
 
-The child process builds the config's real training and test loaders (its pipelines, batch sizes and
+It builds the config's real training and test loaders (its pipelines, batch sizes and
 loader workers), model and optimizer, then times whole steps, from waiting for the batch to the
 optimizer update, and test batches under ``torch.inference_mode``; medians of wall time, since wall
 time is what a budget is spent in. On a CPU with bf16 instructions the steps are timed in fp32 and
 under bf16 autocast, alternating.
-
-  python -m stgcn.autoconfig.timing CONFIG.py [bf16]  ->  {"fp32": [...], "bf16": [...], "eval": [...]}
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from stgcn.errors import StgcnError
 
 WARMUP, STEPS, EVAL_BATCHES = 2, 8, 4
 
@@ -101,24 +94,14 @@ def time_config(cfg: dict, amps: list[str], steps: int = STEPS, eval_batches: in
     return times
 
 
-def measure(config_path: str | Path, with_bf16: bool, timeout: float = 900) -> StepTimes:
-    """Time the config at ``config_path`` in a child process with this process's environment (as
-    `tools/train.py` started from the same shell runs, OMP_WAIT_POLICY included); bf16 is timed too
-    when ``with_bf16``, and then the test batches run under bf16."""
-    amps = ["bf16"] if with_bf16 else []
-    cmd = [sys.executable, "-m", "stgcn.autoconfig.timing", str(config_path), *amps]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
-        times = json.loads(done.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, OSError, ValueError, IndexError) as exc:
-        detail = (getattr(exc, "stderr", None) or str(exc)).strip().splitlines() or ["no output"]
-        raise StgcnError(f"timing a training step failed ({detail[-1][:200]}); "
-                         "pass --step-seconds S to size the schedule without timing") from None
-    return StepTimes(fp32=_median(times["fp32"]), bf16=_median(times["bf16"]) if "bf16" in times else None,
-                     eval_batch=_median(times["eval"]))
-
-
-if __name__ == "__main__":
+def measure(config_path: str | Path, with_bf16: bool, steps: int = STEPS) -> StepTimes:
+    """Time the config at ``config_path`` in this process (the threads and environment `tools/train.py`
+    started from the same shell gets): ``steps`` training steps per precision, bf16 too when
+    ``with_bf16`` (the test batches then run under bf16), after WARMUP untimed ones, and as many test
+    batches (at most EVAL_BATCHES)."""
     from stgcn.engine.config import load_config
 
-    print(json.dumps(time_config(load_config(sys.argv[1]), ["fp32"] + sys.argv[2:])))
+    times = time_config(load_config(str(config_path)), ["fp32", "bf16"] if with_bf16 else ["fp32"],
+                        steps=steps, eval_batches=min(steps, EVAL_BATCHES))
+    return StepTimes(fp32=_median(times["fp32"]), bf16=_median(times["bf16"]) if "bf16" in times else None,
+                     eval_batch=_median(times["eval"]))

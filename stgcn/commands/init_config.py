@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step-seconds", type=float,
                         help="seconds of one training step instead of timing a few (e.g. the `time` "
                         "of a .log.json)")
+    parser.add_argument("--timing-steps", type=int, default=8,
+                        help="training steps timed per precision, after 2 untimed ones (8)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing config files")
 
 
@@ -80,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if args.budget_min <= 0 or (args.step_seconds is not None and args.step_seconds <= 0):
         raise StgcnError(f"--budget-min {args.budget_min} / --step-seconds {args.step_seconds}: give "
                          "positive numbers")
+    if args.timing_steps < 1:
+        raise StgcnError(f"--timing-steps {args.timing_steps}: time at least 1 step")
     streams = _streams(args.streams)
     paths = [render.stream_path(out, s) for s in streams]
     existing = [str(p) for p in paths if p.exists()]
@@ -106,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / out.name
             path.write_text(render.joint_config(recipe, args.ann_file, out, note, with_img_shape, aligned))
-            return measure(path, with_bf16=bf16_supported())
+            return measure(path, with_bf16=bf16_supported(), steps=args.timing_steps)
 
     recipe = build_recipe(survey, layout, layout_why, train, test, args.budget_min, time_recipe,
                           args.step_seconds)

@@ -2,13 +2,15 @@
 
 Reads the file (a .pkl or a packed directory) and chooses, from what it holds: the layout (from the
 joint and coordinate counts; `--layout` when several fit), 2D or 3D normalisation, in_channels,
-num_classes, persons, clip length and sampler (from the clip-length distribution), batch size, and an
-epoch count and schedule that fill `--budget-min` minutes of training on this machine (a few training
-steps are timed first). Each choice is written as a comment naming the fact behind it. `--streams
-j,b,jm,bm` also writes one config per extra stream (OUT_b.py, ...) and the `stgcn ensemble` command that
-fuses them. Bad data is refused, one line, before anything is written: mixed joint or coordinate
-counts, a split name that does not exist, a class missing from the training split or with too few
-samples there.
+num_classes, class names (from the ANN.classes.txt `extract-pose` writes), persons, clip length and
+sampler (from the clip-length distribution), batch size, precision, and an epoch count and schedule
+that fill `--budget-min` minutes of training on this machine: a few training steps (data loading
+included) and test batches of the config are timed first, in fp32 and, on a CPU with native bf16,
+under bf16 autocast, which the config then uses when it is clearly faster. Each choice is written as
+a comment naming the fact behind it. `--streams j,b,jm,bm` also writes one config per extra stream
+(OUT_b.py, ...) and the `stgcn ensemble` command that fuses them. Bad data is refused, one line,
+before anything is written: mixed joint or coordinate counts, a split name that does not exist, a
+class missing from the training split or with too few samples there.
 
   stgcn init-config data/penn_action.pkl configs/my_penn.py --budget-min 10
   stgcn init-config data/nw_ucla.pkl my_ucla.py --split-train xview_train --split-test xview_val --streams j,b

@@ -132,6 +132,9 @@ def test_bf16_is_chosen_only_when_it_pays():
     amp, step, eval_batch, why = choose_precision(StepTimes(fp32=0.40, bf16=0.38, eval_batch=0.1))
     assert amp is None and step == 0.40 and eval_batch == pytest.approx(0.1 * 0.40 / 0.38)
     assert "too little" in why
+    # back-to-back pairs decide when timed: medians of a loaded machine can disagree with them
+    amp, step, _, why = choose_precision(StepTimes(fp32=0.40, bf16=0.38, eval_batch=0.1, bf16_speedup=2.0))
+    assert (amp, step) == ("bf16", 0.38) and "2.0x faster" in why
     amp, step, _, why = choose_precision(StepTimes(fp32=0.40, bf16=None, eval_batch=0.1))
     assert amp is None and step == 0.40 and "no native bf16" in why
 

@@ -136,14 +136,14 @@ def choose_precision(times: StepTimes) -> tuple[str | None, float, float, str]:
     """(amp, step seconds, test batch seconds, why): bf16 autocast when timed and clearly faster."""
     if times.bf16 is None:
         return None, times.fp32, times.eval_batch, "fp32: this CPU has no native bf16 (AVX512-BF16 or AMX)"
-    speedup = times.fp32 / times.bf16
-    if times.bf16 <= BF16_PAYS * times.fp32:
+    speedup = times.bf16_speedup or times.fp32 / times.bf16
+    if speedup * BF16_PAYS >= 1:
         return "bf16", times.bf16, times.eval_batch, (
             f"bf16 autocast: this CPU runs bf16 natively (AVX512-BF16/AMX) and a training step measured "
-            f"{times.bf16:.3f} s under bf16 vs {times.fp32:.3f} s in fp32 ({speedup:.1f}x), so the epochs "
-            "are sized with the bf16 step; on NW-UCLA bf16 training matched fp32 (benchmarks/accuracy.md: "
-            "mean of 3 seeds 91.24 vs 90.80). `fp16 = dict(...)` means bf16 autocast on CPU; delete it "
-            "for fp32")
+            f"{times.bf16:.3f} s under bf16 vs {times.fp32:.3f} s in fp32 ({speedup:.1f}x faster, step "
+            "pairs timed back to back), so the epochs are sized with the bf16 step; on NW-UCLA bf16 "
+            "training matched fp32 (benchmarks/accuracy.md: mean of 3 seeds 91.24 vs 90.80). "
+            "`fp16 = dict(...)` means bf16 autocast on CPU; delete it for fp32")
     return None, times.fp32, times.eval_batch * speedup, (
         f"fp32: bf16 autocast measured {times.bf16:.3f} s a step vs {times.fp32:.3f} s in fp32 "
         f"({speedup:.1f}x), too little to pay for its rounding")

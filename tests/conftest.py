@@ -40,3 +40,15 @@ def load_reference():
 @pytest.fixture
 def reference():
     return load_reference()
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: on a busy shared CPU, spin-waiting threads make a model's
+    forward and training steps many times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

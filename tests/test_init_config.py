@@ -4,17 +4,22 @@ bad data is refused in one line before anything is written."""
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from stgcn import build_model
-from stgcn.autoconfig.recipe import MAX_EPOCHS, choose_schedule
-from stgcn.autoconfig.timing import time_steps
+from stgcn.autoconfig.recipe import MAX_EPOCHS, build_recipe, choose_precision, choose_schedule
+from stgcn.autoconfig.render import joint_config
+from stgcn.autoconfig.survey import survey_annotations
+from stgcn.autoconfig.timing import StepTimes
 from stgcn.cli import main
 from stgcn.data import build_dataset
 from stgcn.engine.config import load_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def coco(name: str, label: int, frames: int, persons: int = 1) -> dict:
@@ -48,15 +53,6 @@ def generate(tmp_path, ann, *extra) -> dict:
     out = tmp_path / "gen.py"
     assert main(["init-config", ann, str(out), "--step-seconds", "0.05", "--budget-min", "1", *extra]) == 0
     return load_config(str(out))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy shared CPU, spin-waiting threads make a step many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def one_step(cfg: dict) -> float:
@@ -116,23 +112,56 @@ def test_clip_length_follows_the_data(tmp_path):
 
 
 def test_schedule_fits_the_budget():
-    epochs, warmup, interval, why = choose_schedule(step=0.5, num_train=1600, num_test=800, batch=16,
-                                                    budget_min=20)
-    # 100 steps x 0.5 s = 50 s an epoch, + a quarter of a 8.3 s test pass: 19 epochs fit 85% of 20 min;
-    # 18 = 3 x 6 keeps the most of them with 3 to 6 test passes ending on the last epoch
-    assert (epochs, warmup, interval) == (18, 2, 6)
-    assert "take about" in why
-    epochs, _, _, why = choose_schedule(step=10.0, num_train=1600, num_test=800, batch=16, budget_min=1)
+    epochs, warmup, interval, why = choose_schedule(step=0.5, eval_batch=0.2, num_train=1600, num_test=800,
+                                                    batch=16, budget_min=20)
+    # 100 steps x 0.5 s = 50 s an epoch; a test pass is 25 batches x 0.2 s = 5 s; 95% of 20 min = 1140 s.
+    # 22 epochs split into 3..6 passes by no interval; 21 = 3 x 7: 1050 + 15 s fits
+    assert (epochs, warmup, interval) == (21, 2, 7)
+    assert "take about 17.8 of the 20 min" in why
+    epochs, _, _, why = choose_schedule(step=10.0, eval_batch=1.0, num_train=1600, num_test=800, batch=16,
+                                        budget_min=1)
     assert epochs == 1 and "shorter than one epoch" in why
-    epochs, _, interval, why = choose_schedule(step=0.01, num_train=32, num_test=8, batch=16, budget_min=60)
-    assert epochs == MAX_EPOCHS and MAX_EPOCHS % interval == 0 and "at most" in why
+    epochs, _, interval, why = choose_schedule(step=0.01, eval_batch=0.01, num_train=32, num_test=8,
+                                               batch=16, budget_min=60)
+    assert (epochs, interval) == (MAX_EPOCHS, 40) and "at most" in why
 
 
-def test_a_training_step_is_timed(tmp_path):
-    generate(tmp_path, write_ann(tmp_path / "ann.pkl", coco))
-    model_cfg = load_config(str(tmp_path / "gen.py"))["model"]
-    times = time_steps(model_cfg, batch=2, clip_len=8, steps=1)
-    assert len(times["wall"]) == len(times["cpu"]) == 1 and times["wall"][0] > 0
+def test_bf16_is_chosen_only_when_it_pays():
+    amp, step, eval_batch, why = choose_precision(StepTimes(fp32=0.40, bf16=0.17, eval_batch=0.1))
+    assert (amp, step, eval_batch) == ("bf16", 0.17, 0.1) and "2.4x" in why
+    amp, step, eval_batch, why = choose_precision(StepTimes(fp32=0.40, bf16=0.38, eval_batch=0.1))
+    assert amp is None and step == 0.40 and eval_batch == pytest.approx(0.1 * 0.40 / 0.38)
+    assert "too little" in why
+    # back-to-back pairs decide when timed: medians of a loaded machine can disagree with them
+    amp, step, _, why = choose_precision(StepTimes(fp32=0.40, bf16=0.38, eval_batch=0.1, bf16_speedup=2.0))
+    assert (amp, step) == ("bf16", 0.38) and "2.0x faster" in why
+    amp, step, _, why = choose_precision(StepTimes(fp32=0.40, bf16=None, eval_batch=0.1))
+    assert amp is None and step == 0.40 and "no native bf16" in why
+
+
+def test_a_bf16_recipe_writes_the_autocast_key_and_more_epochs(tmp_path):
+    survey = survey_annotations(write_ann(tmp_path / "ann.pkl", coco, train_per_class=40))
+    cfgs = {}
+    for bf16 in (None, 0.1):
+        recipe = build_recipe(survey, "coco", "coco", "train", "test", 1,
+                              lambda r, bf16=bf16: StepTimes(fp32=0.4, bf16=bf16, eval_batch=0.1))
+        out = tmp_path / f"gen_{bf16}.py"
+        out.write_text(joint_config(recipe, str(tmp_path / "ann.pkl"), out, "note", True, False))
+        cfgs[bf16] = load_config(str(out))
+    assert "fp16" not in cfgs[None] and cfgs[0.1]["fp16"] == {"loss_scale": "dynamic"}
+    # 120 clips: 15 steps of batch 8; a test pass 0.1 s; 95% of 1 min = 57 s: fp32 9 epochs (6 s each),
+    # bf16 36 (1.5 s each; 37 is prime: no interval gives 3..6 test passes)
+    assert (cfgs[None]["total_epochs"], cfgs[0.1]["total_epochs"]) == (9, 36)
+
+
+def test_steps_and_test_batches_are_timed_on_the_config(tmp_path):
+    ann = write_ann(tmp_path / "ann.pkl", coco)
+    out = tmp_path / "gen.py"
+    assert main(["init-config", ann, str(out), "--budget-min", "0.5", "--timing-steps", "1"]) == 0
+    text = " ".join(line.lstrip("# ") for line in out.read_text().splitlines())
+    step = re.search(r"data loading included\) measured ([0-9.]+) s and a test batch ([0-9.]+) s", text)
+    assert step and float(step[1]) > 0 and float(step[2]) > 0, text[:2000]
+    assert ("bf16 autocast: this CPU" in text or "fp32: " in text) and "take about" in text
 
 
 def _mixed_v(tmp):

@@ -10,18 +10,6 @@ from stgcn.autoconfig.recipe import ALIGN_3D, STREAM_NAMES, STREAM_WEIGHTS, Reci
 from stgcn.data.classes import BUILTIN
 
 
-def model_config(recipe: Recipe) -> dict:
-    """The model dict of the config (also what the step timing builds)."""
-    return dict(
-        type="SkeletonGCN",
-        backbone=dict(type="STGCN", in_channels=recipe.in_channels, edge_importance_weighting=True,
-                      graph_cfg=dict(layout=recipe.layout, strategy="spatial")),
-        cls_head=dict(type="STGCNHead", num_classes=recipe.num_classes, in_channels=256,
-                      num_person=recipe.num_person, label_smooth_eps=0.1,
-                      loss_cls=dict(type="CrossEntropyLoss")),
-        train_cfg=None, test_cfg=None)
-
-
 def _normalise(recipe: Recipe, with_img_shape: bool, aligned: bool) -> tuple[list[str], list[str], str]:
     """(transforms before the sampler, after PoseDecode, why) for the coordinate normalisation."""
     if recipe.dims == 2 and with_img_shape:
@@ -92,6 +80,21 @@ def _model_text(recipe: Recipe) -> str:
 """
 
 
+def _names_text(recipe: Recipe) -> str:
+    if recipe.class_names:
+        return "\n".join(_comment(recipe.why["names"]) + [f"class_names = {recipe.class_names!r}", ""])
+    return ("# Name the classes (label i is class_names[i]; checkpoints keep them): a built-in list\n"
+            f"# ({', '.join(BUILTIN)}), a list of strings or a label-map .txt file.\n"
+            "# class_names = 'penn_action'\n")
+
+
+def _amp_text(recipe: Recipe) -> str:
+    if recipe.amp != "bf16":
+        return ""
+    return ("# bf16 autocast on CPU (fp16 with dynamic loss scaling on CUDA); see 'precision' above\n"
+            "fp16 = dict(loss_scale='dynamic')\n")
+
+
 def joint_config(recipe: Recipe, ann_file: str, out: Path, source_note: str, with_img_shape: bool,
                  aligned: bool) -> str:
     """The full config text of the joint stream."""
@@ -105,16 +108,14 @@ def joint_config(recipe: Recipe, ann_file: str, out: Path, source_note: str, wit
             f"#   python tools/test.py {out} work_dirs/{name}/latest.pth \\",
             "#       --eval top_k_accuracy mean_class_accuracy"]
     for key in ("layout", "channels", "classes", "splits", "persons", "clip"):
-        head += _comment(recipe.why[key])
+        head += _comment(recipe.why.get(key, "(not chosen yet)"))
     head += _comment(f"normalisation: {norm_why}; training only: small random rotation and per-axis scale")
-    head += _comment(recipe.why["batch"]) + _comment(recipe.why["step"]) + _comment(recipe.why["schedule"])
+    for key in ("batch", "step", "precision", "schedule"):
+        head += _comment(recipe.why.get(key, "(not chosen yet)"))
     ckpt, warmup = recipe.interval, "linear" if recipe.warmup else None
     return "\n".join(head) + f"""
 CLIP_LEN = {recipe.clip_len}
-{_model_text(recipe)}# Name the classes (label i is class_names[i]; checkpoints keep them): a built-in list
-# ({', '.join(BUILTIN)}), a list of strings or a label-map .txt file.
-# class_names = 'penn_action'
-
+{_model_text(recipe)}{_names_text(recipe)}
 dataset_type = 'PoseDataset'
 ann_file = {ann_file!r}
 train_pipeline = {train}
@@ -129,7 +130,7 @@ data = dict(
 
 optimizer = dict(type='SGD', lr={recipe.lr}, momentum=0.9, weight_decay=0.0004, nesterov=True)
 optimizer_config = dict(grad_clip=None)
-lr_config = dict(policy='CosineAnnealing', min_lr=0, by_epoch=False, warmup={warmup!r},
+{_amp_text(recipe)}lr_config = dict(policy='CosineAnnealing', min_lr=0, by_epoch=False, warmup={warmup!r},
                  warmup_iters={max(recipe.warmup, 1)}, warmup_by_epoch=True, warmup_ratio=0.01)
 total_epochs = {recipe.epochs}
 checkpoint_config = dict(interval={ckpt})

@@ -11,6 +11,7 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -145,3 +146,19 @@ def check_classes(survey: Survey, train: str, test: str) -> None:
         shown = ", ".join(f"{c} ({counts[c]})" for c in few[:5])
         raise StgcnError(f"{survey.source}: too few training samples in split {train!r} for class {shown}; "
                          f"each class needs at least {MIN_TRAIN_PER_CLASS}: add samples or merge classes")
+
+
+def find_class_names(ann_file: str, num_classes: int) -> tuple[list[str] | None, str]:
+    """(names, why) from the label map `extract-pose` writes beside its output (ANN.classes.txt), or
+    (None, why) when there is none or it does not hold ``num_classes`` names."""
+    from stgcn.data.classes import read_label_map
+
+    path = Path(ann_file)
+    path = path.with_name(path.stem + ".classes.txt")
+    if not path.is_file():
+        return None, f"no {path.name} beside the annotation file: classes are unnamed (set class_names)"
+    names = read_label_map(path)
+    if len(names) != num_classes:
+        return None, (f"{path.name} holds {len(names)} names for {num_classes} classes: not used "
+                      "(set class_names)")
+    return names, f"class names from {path.name} (written by extract-pose), label i = line i"

@@ -2,13 +2,15 @@
 
 Reads the file (a .pkl or a packed directory) and chooses, from what it holds: the layout (from the
 joint and coordinate counts; `--layout` when several fit), 2D or 3D normalisation, in_channels,
-num_classes, persons, clip length and sampler (from the clip-length distribution), batch size, and an
-epoch count and schedule that fill `--budget-min` minutes of training on this machine (a few training
-steps are timed first). Each choice is written as a comment naming the fact behind it. `--streams
-j,b,jm,bm` also writes one config per extra stream (OUT_b.py, ...) and the `stgcn ensemble` command that
-fuses them. Bad data is refused, one line, before anything is written: mixed joint or coordinate
-counts, a split name that does not exist, a class missing from the training split or with too few
-samples there.
+num_classes, class names (from the ANN.classes.txt `extract-pose` writes), persons, clip length and
+sampler (from the clip-length distribution), batch size, precision, and an epoch count and schedule
+that fill `--budget-min` minutes of training on this machine: a few training steps (data loading
+included) and test batches of the config are timed first, in fp32 and, on a CPU with native bf16,
+under bf16 autocast, which the config then uses when it is clearly faster. Each choice is written as
+a comment naming the fact behind it. `--streams j,b,jm,bm` also writes one config per extra stream
+(OUT_b.py, ...) and the `stgcn ensemble` command that fuses them. Bad data is refused, one line,
+before anything is written: mixed joint or coordinate counts, a split name that does not exist, a
+class missing from the training split or with too few samples there.
 
   stgcn init-config data/penn_action.pkl configs/my_penn.py --budget-min 10
   stgcn init-config data/nw_ucla.pkl my_ucla.py --split-train xview_train --split-test xview_val --streams j,b
@@ -17,6 +19,7 @@ samples there.
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 from stgcn.errors import StgcnError
@@ -35,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step-seconds", type=float,
                         help="seconds of one training step instead of timing a few (e.g. the `time` "
                         "of a .log.json)")
+    parser.add_argument("--timing-steps", type=int, default=8,
+                        help="training steps timed per precision, after 2 untimed ones (8)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing config files")
 
 
@@ -68,7 +73,8 @@ def _layout(survey, requested: str | None, dims: int) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     from stgcn.autoconfig import render
     from stgcn.autoconfig.recipe import ALIGN_3D, build_recipe
-    from stgcn.autoconfig.survey import check_classes, pick_splits, survey_annotations
+    from stgcn.autoconfig.survey import check_classes, find_class_names, pick_splits, survey_annotations
+    from stgcn.autoconfig.timing import StepTimes, bf16_supported, measure
     from stgcn.fileio import write_atomic
     from stgcn.graph import LAYOUTS, get_layout
 
@@ -78,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if args.budget_min <= 0 or (args.step_seconds is not None and args.step_seconds <= 0):
         raise StgcnError(f"--budget-min {args.budget_min} / --step-seconds {args.step_seconds}: give "
                          "positive numbers")
+    if args.timing_steps < 1:
+        raise StgcnError(f"--timing-steps {args.timing_steps}: time at least 1 step")
     streams = _streams(args.streams)
     paths = [render.stream_path(out, s) for s in streams]
     existing = [str(p) for p in paths if p.exists()]
@@ -94,12 +102,21 @@ def run(args: argparse.Namespace) -> int:
     train, test = pick_splits(survey, args.split_train, args.split_test)
     check_classes(survey, train, test)
     if args.step_seconds is None:
-        print(f"{survey.source}: {survey.num_samples} samples; timing a few training steps of the model ...")
-    recipe = build_recipe(survey, layout, layout_why, train, test, args.budget_min, render.model_config,
-                          args.step_seconds)
+        print(f"{survey.source}: {survey.num_samples} samples; timing a few training steps and test "
+              "batches of the config ...")
     with_img_shape = survey.with_img_shape == survey.num_samples
     aligned = layout in ALIGN_3D and survey.slots.max() <= 2
     note = f"{survey.num_samples} samples, {survey.num_classes} classes"
+
+    def time_recipe(recipe) -> StepTimes:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / out.name
+            path.write_text(render.joint_config(recipe, args.ann_file, out, note, with_img_shape, aligned))
+            return measure(path, with_bf16=bf16_supported(), steps=args.timing_steps)
+
+    recipe = build_recipe(survey, layout, layout_why, train, test, args.budget_min, time_recipe,
+                          args.step_seconds)
+    recipe.class_names, recipe.why["names"] = find_class_names(args.ann_file, survey.num_classes)
     texts = {"j": render.joint_config(recipe, args.ann_file, out, note, with_img_shape, aligned)}
     for stream in streams[1:]:
         texts[stream] = render.stream_config(recipe, out, stream, with_img_shape, aligned)
@@ -108,6 +125,6 @@ def run(args: argparse.Namespace) -> int:
     for stream, path in zip(streams, paths, strict=True):
         write_atomic(path, texts[stream].encode("utf-8"))
         print(f"wrote {path}")
-    for key in ("layout", "persons", "clip", "batch", "step", "schedule"):
+    for key in ("layout", "names", "persons", "clip", "batch", "step", "precision", "schedule"):
         print(f"  {key}: {recipe.why[key]}")
     return 0

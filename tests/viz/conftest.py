@@ -1,15 +1,10 @@
-"""One intra-op thread for the picture tests: on a busy shared CPU, spin-waiting threads make the
-model's first forward many times slower."""
+"""Every picture test runs with one intra-op thread (the `one_thread` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(threads)

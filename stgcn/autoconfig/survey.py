@@ -104,7 +104,8 @@ def pick_splits(survey: Survey, train: str | None, test: str | None) -> tuple[st
     """The (train, test) split names: as given, or the one train/test pair the file's names suggest."""
     if not survey.splits:
         raise StgcnError(f"{survey.source}: the file has no splits; init-config needs held-out samples: "
-                         "store it as {'split': {'train': [...], 'test': [...]}, 'annotations': [...]}")
+                         "rerun extract-pose with --val-fraction 0.2, or store it as "
+                         "{'split': {'train': [...], 'test': [...]}, 'annotations': [...]}")
     names = sorted(survey.splits)
     for flag, name in (("--split-train", train), ("--split-test", test)):
         if name is not None and name not in survey.splits:

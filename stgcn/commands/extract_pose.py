@@ -20,6 +20,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import numpy as np
+
 from stgcn.data.safe_pickle import dump_pickle
 from stgcn.data.validate import validate_annotations
 from stgcn.errors import StgcnError
@@ -32,6 +34,22 @@ from stgcn.video.posefile import POSE_SUFFIXES, load_pose_file, save_npz
 _ERRORS = (StgcnError, OSError, RuntimeError, ValueError)
 
 
+def holdout_split(samples: list[dict], fraction: float) -> dict[str, list[str]]:
+    """{'train': [...], 'val': [...]}: per class, `fraction` of its samples (at least one when it has two
+    or more), evenly spaced in frame_dir order, go to 'val'."""
+    by_label: dict[int, list[str]] = {}
+    for sample in samples:
+        by_label.setdefault(sample["label"], []).append(sample["frame_dir"])
+    val: set[str] = set()
+    for names in by_label.values():
+        names.sort()
+        count = max(1, round(fraction * len(names))) if len(names) > 1 else 0
+        picks = np.linspace(0, len(names) - 1, count + 2)[1:-1] if count else []
+        val.update(names[int(round(i))] for i in picks)
+    order = [sample["frame_dir"] for sample in samples]
+    return {"train": [n for n in order if n not in val], "val": [n for n in order if n in val]}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", metavar="VIDEO_OR_DIR",
                         help="a video, or a folder searched recursively (pose files with --backend file)")
@@ -42,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "label: class name or 0-based index; split: e.g. train, val)")
     group.add_argument("--label-from-parent-dir", action="store_true",
                        help="the class of each video is the name of its folder")
+    parser.add_argument("--val-fraction", type=float, metavar="F",
+                        help="without a split column: hold out this fraction of each class's videos (evenly "
+                             "spaced in name order, so reruns agree) as split 'val', the rest 'train' "
+                             "(what init-config and --validate need; e.g. 0.2)")
     parser.add_argument("--classes", metavar="FILE|NAME",
                         help="class names: a label map .txt (one per line, index = line) or a built-in list "
                              "(e.g. penn_action) (default: the names found, sorted)")
@@ -188,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
                          "beside it); pass --overwrite or choose another name")
     if args.max_persons < 1 or args.workers < 1:
         raise StgcnError("--max-persons and --workers must be at least 1")
+    if args.val_fraction is not None and not 0 < args.val_fraction < 1:
+        raise StgcnError(f"--val-fraction must be between 0 and 1 (e.g. 0.2), got {args.val_fraction}")
     inputs = _find_inputs(root, args.backend)
     base = root if root.is_dir() else root.parent
     if args.labels:
@@ -234,6 +258,8 @@ def run(args: argparse.Namespace) -> int:
     skipped += failed
     if not samples:
         raise StgcnError(f"{root}: no video gave a sample ({len(skipped)} skipped); see the reasons above")
+    if args.val_fraction and not split_dict:
+        split_dict = holdout_split(samples, args.val_fraction)
     annotations = {"split": split_dict, "annotations": samples} if split_dict else samples
     report = validate_annotations(annotations, source=str(out))
     if not report.ok:

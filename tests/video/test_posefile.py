@@ -87,3 +87,24 @@ def test_a_split_column_makes_a_split_dict(tmp_path):
     assert (s["keypoint_score"][..., :3] > 0).all()
     assert ann["split"] == {"train": ["a"], "val": ["b"], "unassigned": ["c"]}
     assert [s["label"] for s in ann["annotations"]] == [0, 1, 0]
+
+
+def test_val_fraction_holds_out_each_class_evenly(tmp_path):
+    from stgcn.commands.extract_pose import holdout_split
+
+    src = tmp_path / "poses"
+    for cls, count in (("wave", 5), ("jump", 10), ("solo", 1)):
+        (src / cls).mkdir(parents=True)
+        for i in range(count):
+            frames = [[_json_person(5 * t, pid=0)] for t in range(4)]
+            (src / cls / f"c{i}.json").write_text(
+                json.dumps({"layout": "openpose-18", "img_shape": [480, 640], "frames": frames}))
+    out = tmp_path / "ann.pkl"
+    args = ["extract-pose", str(src), str(out), "--backend", "file", "--label-from-parent-dir"]
+    assert main([*args, "--val-fraction", "0.2"]) == 0
+    ann = load_pickle(out)
+    val = ann["split"]["val"]
+    assert sorted(val) == ["jump/c3", "jump/c6", "wave/c2"]  # 2 of 10, 1 of 5, none of a single clip
+    assert len(ann["split"]["train"]) == 13 and not set(val) & set(ann["split"]["train"])
+    assert holdout_split(ann["annotations"], 0.2) == ann["split"]  # reruns agree
+    assert main([*args, "--val-fraction", "1.5", "--overwrite"]) == 2

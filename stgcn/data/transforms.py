@@ -113,7 +113,9 @@ class PoseDecode:
 
 class FormatGCNInput:
     """[M, T, V, C] (+ keypoint_score as an extra channel) -> [C, T, V, num_person]; pads or truncates
-    persons. `mode='zero'` pads with zeros; `mode='loop'` (1.x) fills the empty slots of a one-person
+    persons. Several clips (`num_clips` > 1 from the sampler) become (num_clips, C, T, V, M), which the
+    evaluation loop folds into the batch and merges as `model.test_cfg.average_clips` says.
+    `mode='zero'` pads with zeros; `mode='loop'` (1.x) fills the empty slots of a one-person
     clip with copies of that person."""
 
     def __init__(self, input_format: str = "NCTVM", num_person: int = 2, mode: str = "zero") -> None:
@@ -134,7 +136,15 @@ class FormatGCNInput:
             fill = np.repeat(x, self.num_person - 1, axis=-1) if self.mode == "loop" and m == 1 else \
                 np.zeros(x.shape[:-1] + (self.num_person - m,), x.dtype)
             x = np.concatenate([x, fill], axis=-1)
-        x = np.ascontiguousarray(x[..., : self.num_person])
+        x = x[..., : self.num_person]
+        clips = int(results.get("num_clips", 1))
+        if clips > 1:  # several test clips (UniformSampleFrames num_clips): (clips, C, T / clips, V, M)
+            c, t, v, m = x.shape
+            if t % clips:
+                raise StgcnError(f"pipeline: FormatGCNInput got {t} frames for {clips} clips; the frame "
+                                 "count must be a multiple of num_clips")
+            x = x.reshape(c, clips, t // clips, v, m).transpose(1, 0, 2, 3, 4)
+        x = np.ascontiguousarray(x)
         results["keypoint"] = x
         results["input_shape"] = x.shape
         return results

@@ -1,5 +1,5 @@
 """Transforms that only mmaction2 1.x / PYSKL pipelines use: `PadTo` (the PYSKL "vanilla" recipe's
-temporal padding) and `PackActionInputs` (1.x's last step, which also splits multi-clip samples).
+temporal padding) and `PackActionInputs` (1.x's last step).
 
 Both follow mmaction2 1.x's `pose_transforms.py` / `formatting.py`; they are registered in
 `stgcn.data.transforms.TRANSFORMS` with the others.
@@ -44,11 +44,10 @@ class PadTo:
 
 
 class PackActionInputs:
-    """1.x's final step: `{'keypoint': float32 tensor, 'label': int}` from FormatGCNInput's [C, T, V, M].
-
-    With `num_clips` > 1 (UniformSampleFrames in test mode) the frames are split into clips:
-    (num_clips, C, T / num_clips, V, M), which the evaluation loop folds into the batch and averages.
-    mmaction2 1.x's `inputs` are the same numbers in (num_clips, M, T, V, C) order.
+    """1.x's final step: `{'keypoint': float32 tensor, 'label': int}` from FormatGCNInput's [C, T, V, M]
+    or, with several test clips, (num_clips, C, T, V, M) (FormatGCNInput splits them; the evaluation
+    loop folds them into the batch and averages). mmaction2 1.x's `inputs` are the same numbers in
+    (num_clips, M, T, V, C) order.
     """
 
     def __init__(self, meta_keys: Sequence[str] = ()) -> None:
@@ -56,6 +55,11 @@ class PackActionInputs:
 
     def __call__(self, results: dict) -> dict:
         x = require(results, "keypoint", "PackActionInputs")
+        if x.ndim not in (4, 5):
+            raise StgcnError(f"pipeline: PackActionInputs needs FormatGCNInput's [C, T, V, M] keypoint, got "
+                             f"shape {x.shape}; put FormatGCNInput before it")
+        return {"keypoint": torch.from_numpy(x.astype(np.float32, copy=False)),
+                "label": int(require(results, "label", "PackActionInputs"))}
         if x.ndim != 4:
             raise StgcnError(f"pipeline: PackActionInputs needs FormatGCNInput's [C, T, V, M] keypoint, got "
                              f"shape {x.shape}; put FormatGCNInput before it")

@@ -65,8 +65,15 @@ def translate(cfg: dict, source: str) -> dict:
 
 
 def average_clips(cfg: dict) -> str | None:
-    """How the evaluation loop merges a sample's clip scores: 'prob', 'score', or None (raw logits)."""
-    return (cfg.get("test_cfg") or {}).get("average_clips") if "converted_from" in cfg else None
+    """How the evaluation loop merges a sample's clip scores: 'prob', 'score', or None (raw logits).
+
+    1.x/PYSKL configs say it in the top-level `test_cfg`; a 0.x config in `model.test_cfg` (as 0.x
+    recognizers read it) or, failing that, the top-level one."""
+    top = (cfg.get("test_cfg") or {}).get("average_clips")
+    if "converted_from" in cfg:
+        return top
+    model_cfg = (cfg.get("model") or {}).get("test_cfg") or {}
+    return model_cfg.get("average_clips", top)
 
 
 def as_in_1x(step: dict) -> dict:

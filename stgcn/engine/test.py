@@ -40,7 +40,7 @@ def merge_clips(logits: torch.Tensor, clips: int, average_clips: str | None) -> 
     if average_clips is None:
         if clips > 1:
             raise StgcnError(f"the test pipeline makes {clips} clips per sample but the config does not say "
-                             "how to merge them; set test_cfg = dict(average_clips='prob')")
+                             "how to merge them; set test_cfg=dict(average_clips='prob') in the model dict")
         return logits
     scores = logits.view(-1, clips, logits.shape[-1])
     if average_clips == "prob":

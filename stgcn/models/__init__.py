@@ -27,7 +27,11 @@ def build_model(model_cfg: dict) -> SkeletonGCN:
     kind = cfg.pop("type", None)
     if kind not in VOCABULARIES:
         raise StgcnError(f"model.type: unknown recognizer {kind!r}; valid: {', '.join(VOCABULARIES)}")
-    for key in ("train_cfg", "test_cfg", "data_preprocessor"):
+    test_cfg = cfg.pop("test_cfg", None) or {}
+    if set(test_cfg) - {"average_clips"}:  # average_clips is read by evaluation (config_1x.average_clips)
+        raise StgcnError(f"model.test_cfg: only average_clips has an effect on {kind}; remove "
+                         f"{sorted(set(test_cfg) - {'average_clips'})}")
+    for key in ("train_cfg", "data_preprocessor"):
         if cfg.pop(key, None) not in (None, {}):
             raise StgcnError(f"model.{key} has no effect on {kind}; remove it or set it to None")
     unknown = set(cfg) - {"backbone", "cls_head"}

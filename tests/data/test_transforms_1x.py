@@ -86,17 +86,23 @@ def test_format_gcn_input_loop_copies_the_single_person():
         FormatGCNInput(mode="repeat")
 
 
-def test_pack_action_inputs_splits_clips_in_order():
+def test_format_gcn_input_splits_clips_in_order():
+    from stgcn.data.transforms import FormatGCNInput
+
     c, t, v, m, clips = 3, 4, 2, 2, 3
-    x = np.random.default_rng(0).normal(size=(c, clips * t, v, m)).astype(np.float32)
-    out = PackActionInputs()({"keypoint": x, "label": 5, "num_clips": clips})
-    assert out["label"] == 5 and out["keypoint"].shape == (clips, c, t, v, m)
+    x = np.random.default_rng(0).normal(size=(m, clips * t, v, c)).astype(np.float32)  # [M, T, V, C]
+    split = FormatGCNInput(num_person=m)({"keypoint": x.copy(), "num_clips": clips})["keypoint"]
+    assert split.shape == (clips, c, t, v, m)
     for k in range(clips):
-        np.testing.assert_array_equal(out["keypoint"][k].numpy(), x[:, k * t:(k + 1) * t])
-    single = PackActionInputs()({"keypoint": x, "label": 1})
-    assert single["keypoint"].shape == x.shape
+        np.testing.assert_array_equal(split[k], x[:, k * t:(k + 1) * t].transpose(3, 1, 2, 0))
+    out = PackActionInputs()({"keypoint": split, "label": 5})
+    assert out["label"] == 5 and out["keypoint"].shape == (clips, c, t, v, m)
+    single = FormatGCNInput(num_person=m)({"keypoint": x.copy()})["keypoint"]
+    assert single.shape == (c, clips * t, v, m)
     with pytest.raises(StgcnError, match="multiple of num_clips"):
-        PackActionInputs()({"keypoint": x, "label": 1, "num_clips": 5})
+        FormatGCNInput(num_person=m)({"keypoint": x.copy(), "num_clips": 5})
+    with pytest.raises(StgcnError, match="PackActionInputs needs"):
+        PackActionInputs()({"keypoint": x[0], "label": 1})
 
 
 def test_pad_to_loops_or_zero_pads():

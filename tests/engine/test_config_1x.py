@@ -318,3 +318,19 @@ def test_resume_auto_finds_the_latest_checkpoint(tmp_path):
     assert latest_checkpoint(tmp_path) == str(tmp_path / "epoch_10.pth")
     (tmp_path / "latest.pth").write_bytes(b"")
     assert latest_checkpoint(tmp_path) == str(tmp_path / "latest.pth")
+
+
+def test_0x_model_test_cfg_sets_clip_averaging():
+    from stgcn.engine.config_1x import average_clips
+    from stgcn.models import build_model
+
+    model = dict(type='SkeletonGCN',
+                 backbone=dict(type='STGCN', in_channels=3,
+                               graph_cfg=dict(layout='coco', strategy='spatial')),
+                 cls_head=dict(type='STGCNHead', num_classes=4, in_channels=256, num_person=1),
+                 test_cfg=dict(average_clips='prob'))
+    assert average_clips({"model": model}) == "prob"
+    assert average_clips({"model": {**model, "test_cfg": None}}) is None
+    build_model(model)  # average_clips is read by evaluation, so the model accepts it
+    with pytest.raises(StgcnError, match="only average_clips"):
+        build_model({**model, "test_cfg": dict(average_clips='prob', max_testing_views=4)})

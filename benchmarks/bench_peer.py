@@ -238,6 +238,7 @@ class Setup:
     threads: int = 2
     weights: str = ""
     remap: str = ""
+    agreement: dict = field(default_factory=dict)
     _fused: object = None
     _session: object = None
     notes: list[str] = field(default_factory=list)
@@ -301,6 +302,32 @@ def variants_for(setup: Setup, case: Case) -> list[Variant]:
     return out
 
 
+def int8_ceiling(threads: int, size: int = 2048, reps: int = 5) -> float | None:
+    """GOP/s (best of ``reps``) of onnxruntime's int8 GEMM (``MatMulInteger``, uint8 x int8, as the
+    QDQ model's convolutions use): the int8 mode's ceiling. None without onnxruntime."""
+    try:
+        import numpy as np
+        from onnx import TensorProto, helper, numpy_helper
+
+        from stgcn.inference.export import onnx_session
+    except ImportError:
+        return None
+    rng = np.random.default_rng(1)
+    weight = numpy_helper.from_array(rng.integers(-128, 127, (size, size), dtype=np.int8), "b")
+    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "int8_gemm",
+                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [size, size])],
+                              [helper.make_tensor_value_info("c", TensorProto.INT32, [size, size])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = onnx_session(model.SerializeToString(), threads=threads)
+    feed = {"a": rng.integers(0, 255, (size, size), dtype=np.uint8)}
+    best = float("inf")
+    for _ in range(reps + 1):
+        start = time.perf_counter()
+        session.run(None, feed)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
 def count_flops(setup: Setup, case: Case) -> float:
     """FLOPs of the peer's fp32 run of ``case`` (forward; + backward for train), counted by torch."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -320,6 +347,21 @@ def effective_flops(case: Case, name: str, flops: float) -> float:
     """FLOPs a variant actually computes: stgcn's eager eval modes skip a padded person."""
     skips = case.mode == "eval" and case.real == 1 and name.startswith(("stgcn", "fused"))
     return flops / 2 if skips else flops
+
+
+def agreement(setup: Setup) -> dict:
+    """Each eval mode against the peer's fp32 on every real clip once: B44 one real person + B22 two."""
+    totals: dict[str, dict] = {}
+    for case in (Case("agree-1p", "eval", setup.persons.shape[0], 1),
+                 Case("agree-2p", "eval", setup.persons.shape[0] // 2, 2)):
+        variants = variants_for(setup, case)
+        want = variants[0].run()
+        for var in variants[1:]:
+            d = compare(var.run(), want)
+            t = totals.setdefault(var.name, {"abs": 0.0, "rel": 0.0, "agree": 0, "n": 0})
+            t.update(abs=max(t["abs"], d["abs"]), rel=max(t["rel"], d["rel"]), agree=t["agree"] + d["agree"],
+                     n=t["n"] + d["n"])
+    return totals
 
 
 def run_case(setup: Setup, case: Case, warmup: int, repeats: int) -> dict:
@@ -387,8 +429,18 @@ def report(model: str, setup: Setup, results: list[dict], ceilings: dict) -> Non
         print_case_rows(r, setup.frames, ceilings)
     for note in setup.notes:
         print("note:", note)
+    if setup.agreement:
+        print("eval modes against the peer's fp32 on every real clip (44 one-person, 22 two-person samples): "
+              + "; ".join(f"{n} top-1 {d['agree']}/{d['n']}, max|diff| {d['abs']:.2e} (rel {d['rel']:.1e})"
+                          for n, d in setup.agreement.items()))
     print("targets against the peer (ratio of medians; fastest = the quickest stgcn mode):")
     print_targets(results, ceilings)
+
+
+def ceilings_now(threads: int) -> dict:
+    """fp32 and bf16 (torch: the best of MKL and oneDNN) and int8 (onnxruntime) GEMM GFLOP/s."""
+    return {"fp32": max(matmul_ceiling(CPU, torch.float32).values()),
+            "bf16": max(matmul_ceiling(CPU, torch.bfloat16).values()), "int8": int8_ceiling(threads)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -432,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; tune_malloc={args.tune_malloc}; "
           f"repeats {args.repeats}, warm-up {args.warmup}; T={args.frames}; load {os.getloadavg()[0]:.2f}; "
           f"{persons.shape[0]} real persons (Penn Action via mmaction2's 1.x pipeline)")
-    first = {"fp32": matmul_ceiling(CPU, torch.float32), "bf16": matmul_ceiling(CPU, torch.bfloat16)}
+    first = ceilings_now(args.threads)
     outputs = []
     for model in models:
         weights = args.weights if model == "stgcn" else None
@@ -447,13 +499,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{model} {case.name(args.frames)}: " + ", ".join(
                 f"{n} {v['median'] * 1e3:.1f} ms" for n, v in s.items())
                 + f"  ({time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.2f})", flush=True)
+        if any(c.mode == "eval" for c in cases):
+            setup.agreement = agreement(setup)
         outputs.append((model, setup, results))
-    last = {"fp32": matmul_ceiling(CPU, torch.float32), "bf16": matmul_ceiling(CPU, torch.bfloat16)}
-    ceilings = {k: max(max(first[k].values()), max(last[k].values())) for k in first}
+    last = ceilings_now(args.threads)
+    ceilings = {k: max(first[k], last[k]) for k in first if first[k] and last[k]}
     print()
-    print("matmul ceiling (square 2048, best of start and end of the run): "
+    print("matmul ceiling (square 2048, best of the start and the end of the run): "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in ceilings.items())
-          + f" (bf16/fp32 {ceilings['bf16'] / ceilings['fp32']:.2f}x); int8: no ceiling measured")
+          + f" (bf16/fp32 {ceilings['bf16'] / ceilings['fp32']:.2f}x; int8: onnxruntime MatMulInteger)")
     print("ratio = peer fp32 median / mode median (same run); GFLOP as torch's FlopCounterMode counts the "
           "peer (train: forward + backward); stgcn's eager eval modes skip a padded person (half the GFLOP); "
           "diff against the peer's fp32 logits on round 0")

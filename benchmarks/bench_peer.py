@@ -30,24 +30,28 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from bench_model import matmul_ceiling  # noqa: E402  (one ceiling measurement for every benchmark)
+from peer_timing import (  # noqa: E402
+    Variant,
+    ceilings_now,
+    compare,
+    inference,
+    time_variants,
+    train_step,
+)
 
 import stgcn  # noqa: E402
-from stgcn.engine.runtime import autocast, tune_malloc  # noqa: E402
+from stgcn.engine.runtime import tune_malloc  # noqa: E402
 from stgcn.errors import StgcnError  # noqa: E402
 from stgcn.models.checkpoint import apply_remap, read_checkpoint  # noqa: E402
 from stgcn.models.fuse import fuse_conv_bn  # noqa: E402
@@ -56,7 +60,6 @@ from stgcn.models.remap import to_mmaction2_1x  # noqa: E402
 DEFAULT_SHARED = ROOT.parent / "shared"
 FIXTURES = {"stgcn": "model_stgcn_2d_coco.pt", "stgcnpp": "model_stgcnpp_2d_coco.pt"}
 PIPELINES = ("stgcn_joint_2d/val", "stgcn_joint_2d/test")
-CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -152,76 +155,6 @@ def to_ours(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 4, 2, 3, 1).contiguous()
 
 
-# ---------------------------------------------------------------- timing, statistics, comparison
-
-@dataclass
-class Variant:
-    name: str
-    run: Callable[[], torch.Tensor]  # one timed call -> logits (float32, for the comparison)
-    precision: str = "fp32"  # which ceiling it is measured against: fp32, bf16 or int8
-    note: str = ""
-
-
-def spread(samples: list[float]) -> dict:
-    """Median, quartiles, min and max of timings (seconds)."""
-    q1, q2, q3 = statistics.quantiles(samples, n=4, method="inclusive") if len(samples) > 1 \
-        else (samples[0],) * 3
-    return {"median": statistics.median(samples), "q1": q1, "q3": q3, "min": min(samples),
-            "max": max(samples), "n": len(samples)}
-
-
-def compare(got: torch.Tensor, want: torch.Tensor) -> dict:
-    """Logit differences against the baseline: max abs, max abs / max |baseline|, top-1 agreement."""
-    got, want = got.detach().float(), want.detach().float()
-    diff = float((got - want).abs().max())
-    agree = int((got.argmax(1) == want.argmax(1)).sum())
-    return {"abs": diff, "rel": diff / max(float(want.abs().max()), 1e-30), "agree": agree,
-            "n": int(want.shape[0])}
-
-
-def time_variants(variants: list[Variant], warmup: int, repeats: int) -> tuple[dict, dict]:
-    """Interleaved rounds (each variant once per round); the first variant is the baseline of the
-    comparison made on round 0. Returns ({name: spread}, {name: compare})."""
-    times: dict[str, list[float]] = {v.name: [] for v in variants}
-    diffs = {}
-    for rnd in range(warmup + repeats):
-        outputs = {}
-        for var in variants:
-            start = time.perf_counter()
-            outputs[var.name] = var.run()
-            if rnd >= warmup:
-                times[var.name].append(time.perf_counter() - start)
-        if rnd == 0:
-            want = outputs[variants[0].name]
-            diffs = {n: compare(o, want) for n, o in outputs.items() if n != variants[0].name}
-    return {n: spread(t) for n, t in times.items()}, diffs
-
-
-def train_step(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor,
-               amp: torch.dtype | None = None) -> Callable[[], torch.Tensor]:
-    """One SGD step (the 1.x configs' optimizer) of ``model`` on ``x`` per call; returns the logits."""
-    model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-
-    def step() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        with autocast(CPU, amp):
-            logits = model(x)
-        F.cross_entropy(logits.float(), labels).backward()
-        opt.step()
-        return logits.detach().float()
-    return step
-
-
-def inference(model: torch.nn.Module, x: torch.Tensor, amp: torch.dtype | None = None):
-    model.eval()
-
-    def forward() -> torch.Tensor:
-        with torch.inference_mode(), autocast(CPU, amp):
-            return model(x).float()
-    return forward
-
-
 # ---------------------------------------------------------------- the cases
 
 @dataclass
@@ -300,32 +233,6 @@ def variants_for(setup: Setup, case: Case) -> list[Variant]:
         out.append(Variant("ort-int8", lambda: torch.from_numpy(session.run(None, feed)[0]), "int8",
                            "every person computed"))
     return out
-
-
-def int8_ceiling(threads: int, size: int = 2048, reps: int = 5) -> float | None:
-    """GOP/s (best of ``reps``) of onnxruntime's int8 GEMM (``MatMulInteger``, uint8 x int8, as the
-    QDQ model's convolutions use): the int8 mode's ceiling. None without onnxruntime."""
-    try:
-        import numpy as np
-        from onnx import TensorProto, helper, numpy_helper
-
-        from stgcn.inference.export import onnx_session
-    except ImportError:
-        return None
-    rng = np.random.default_rng(1)
-    weight = numpy_helper.from_array(rng.integers(-128, 127, (size, size), dtype=np.int8), "b")
-    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "int8_gemm",
-                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [size, size])],
-                              [helper.make_tensor_value_info("c", TensorProto.INT32, [size, size])], [weight])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    session = onnx_session(model.SerializeToString(), threads=threads)
-    feed = {"a": rng.integers(0, 255, (size, size), dtype=np.uint8)}
-    best = float("inf")
-    for _ in range(reps + 1):
-        start = time.perf_counter()
-        session.run(None, feed)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
 
 
 def count_flops(setup: Setup, case: Case) -> float:
@@ -435,12 +342,6 @@ def report(model: str, setup: Setup, results: list[dict], ceilings: dict) -> Non
                           for n, d in setup.agreement.items()))
     print("targets against the peer (ratio of medians; fastest = the quickest stgcn mode):")
     print_targets(results, ceilings)
-
-
-def ceilings_now(threads: int) -> dict:
-    """fp32 and bf16 (torch: the best of MKL and oneDNN) and int8 (onnxruntime) GEMM GFLOP/s."""
-    return {"fp32": max(matmul_ceiling(CPU, torch.float32).values()),
-            "bf16": max(matmul_ceiling(CPU, torch.bfloat16).values()), "int8": int8_ceiling(threads)}
 
 
 def main(argv: list[str] | None = None) -> int:

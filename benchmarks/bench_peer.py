@@ -4,10 +4,10 @@ The peer is what a user would otherwise run: mmaction2 1.2.0's ``STGCN`` backbon
 built from the 1.x model configs of the oracle fixtures (``../shared/data/mmaction2_1x/model_*.pt``:
 the config's ``model`` dict and a state dict). stgcn builds the same config and loads the peer's state
 dict through its 1.x remap (``stgcn.models.remap``). Inputs are real COCO-17 skeletons: the Penn Action
-clips mmaction2's own 1.x pipeline produced for the fixtures (``pipeline.pt``, T = 100); a two-person
-sample pairs two different real clips, a one-person sample pads the second person with zeros as
-``FormatGCNInput`` does. Every variant runs once per round, interleaved (peer, stgcn, ..., peer, ...);
-the first round is untimed and compares the outputs with the peer's fp32 logits.
+clips mmaction2's own 1.x pipeline produced for the fixtures (``pipeline.pt``, T = 100: 4 videos x 11
+sampled clips); a two-person sample pairs two different clips, a one-person sample pads the second
+person with zeros as ``FormatGCNInput`` does. Every variant runs once per round, interleaved (peer,
+stgcn, ..., peer, ...); the first round is untimed and compares the outputs with the peer's fp32 logits.
 
 Modes: ``peer`` (fp32; the baseline of every ratio), ``stgcn`` fp32 (its blocks run channels-last and,
 in eval, padded persons are reused: ``stgcn.models.persons``), ``stgcn-bf16`` (autocast), ``fused`` /
@@ -409,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     print("matmul ceiling (square 2048, best of the start and the end of the run): "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in ceilings.items())
           + f" (bf16/fp32 {ceilings['bf16'] / ceilings['fp32']:.2f}x; int8: onnxruntime MatMulInteger)")
+    print("stgcn's blocks run channels-last in every mode (its layout, not an option); the peer runs "
+          "mmaction2's default contiguous layout")
     print("ratio = peer fp32 median / mode median (same run); GFLOP as torch's FlopCounterMode counts the "
           "peer (train: forward + backward); stgcn's eager eval modes skip a padded person (half the GFLOP); "
           "diff against the peer's fp32 logits on round 0")

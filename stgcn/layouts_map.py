@@ -51,6 +51,34 @@ JOINT_NAMES: dict[str, tuple[str, ...]] = {
                      "right_big_toe"),
 }
 
+# Kinect joints of the 3D layouts, in index order: only used to find mirror pairs (`flip_pairs`); 2D
+# keypoints are never mapped onto these layouts.
+_KINECT_LIMBS = ("shoulder", "elbow", "wrist", "hand")
+_KINECT_LEGS = ("hip", "knee", "ankle", "foot")
+KINECT_NAMES: dict[str, tuple[str, ...]] = {
+    "nw-ucla": ("hip_center", "spine", "shoulder_center", "head",
+                *(f"left_{j}" for j in _KINECT_LIMBS), *(f"right_{j}" for j in _KINECT_LIMBS),
+                *(f"left_{j}" for j in _KINECT_LEGS), *(f"right_{j}" for j in _KINECT_LEGS)),
+    "ntu-rgb+d": ("spine_base", "spine_mid", "neck", "head",
+                  *(f"left_{j}" for j in _KINECT_LIMBS), *(f"right_{j}" for j in _KINECT_LIMBS),
+                  *(f"left_{j}" for j in _KINECT_LEGS), *(f"right_{j}" for j in _KINECT_LEGS),
+                  "spine_shoulder", "left_hand_tip", "left_thumb", "right_hand_tip", "right_thumb"),
+}
+
+
+def flip_pairs(layout: str) -> tuple[tuple[int, int], ...]:
+    """(left, right) joint index pairs of a layout, matched by name (`left_x` with `right_x`)."""
+    name = ALIASES.get(layout, layout)
+    names = JOINT_NAMES.get(name) or KINECT_NAMES.get(name)
+    if names is None:
+        valid = sorted(set(JOINT_NAMES) | set(KINECT_NAMES))
+        raise StgcnError(f"no joint names for layout {layout!r}{did_you_mean(layout, valid)}; valid: "
+                         f"{', '.join(valid)} (or give left_kp/right_kp)")
+    index = {n: i for i, n in enumerate(names)}
+    return tuple((i, index["right_" + n[5:]]) for n, i in index.items()
+                 if n.startswith("left_") and "right_" + n[5:] in index)
+
+
 # Joints some layouts have that others build from two joints (their midpoint).
 DERIVED: dict[str, tuple[str, str]] = {
     "neck": ("left_shoulder", "right_shoulder"),

@@ -1,5 +1,5 @@
 """Coordinate augmentations and normalisations for modern training recipes, on [M, T, V, C] arrays
-before `FormatGCNInput`: random rotation and scale, centring on a joint, per-clip min-max; and
+before `FormatGCNInput`: random rotation and scale, mirroring, centring on a joint, per-clip min-max; and
 `rotation_onto`, the rotation that aligns a body axis with a coordinate axis.
 
 Absent joints and persons are stored as zeros and stay zero. Random draws come from numpy's global
@@ -75,6 +75,61 @@ class RandomScale:
         x = _coords(results, "RandomScale")
         factors = np.random.uniform(self.low, self.high, size=x.shape[-1]).astype(np.float32)
         results["keypoint"] = x * factors
+        return results
+
+
+class Flip:
+    """Mirror the pose: x -> -x and each left joint swapped with its right twin (keypoint_score too).
+
+    Put it where x is centred on 0 (after PreNormalize2D, PreNormalize3D or CenterJoint). Training
+    (`test_mode=False`) mirrors a clip with probability `flip_ratio`. In test mode every clip also comes
+    mirrored: the mirrored frames are appended and `num_clips` doubles, so FormatGCNInput splits them
+    into clips and evaluation averages the scores of both (`model.test_cfg.average_clips`).
+    The pairs come from the layout's joint names (`dataset=`) or are given as `left_kp`/`right_kp`.
+    """
+
+    def __init__(self, flip_ratio: float = 0.5, dataset: str | None = None,
+                 left_kp: Sequence[int] | None = None, right_kp: Sequence[int] | None = None,
+                 test_mode: bool = False) -> None:
+        from stgcn.layouts_map import flip_pairs
+
+        if (left_kp is None) != (right_kp is None) or (dataset is None) == (left_kp is None):
+            raise StgcnError("pipeline: Flip needs either dataset= (a layout name) or both left_kp and "
+                             "right_kp")
+        if left_kp is not None and len(left_kp) != len(right_kp):
+            raise StgcnError(f"pipeline: Flip left_kp has {len(left_kp)} joints but right_kp "
+                             f"{len(right_kp)}; give them in matching pairs")
+        pairs = flip_pairs(dataset) if dataset is not None else tuple(zip(left_kp, right_kp, strict=True))
+        self.flip_ratio, self.test_mode, self.pairs = flip_ratio, test_mode, pairs
+
+    def _order(self, num_joints: int) -> np.ndarray:
+        order = np.arange(num_joints)
+        for left, right in self.pairs:
+            if max(left, right) >= num_joints:
+                raise StgcnError(f"pipeline: Flip pairs name joint {max(left, right)} but the keypoints "
+                                 f"have {num_joints} joints; check Flip's dataset/left_kp/right_kp")
+            order[left], order[right] = right, left
+        return order
+
+    def _mirror(self, results: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        order = self._order(x.shape[2])
+        mirrored = x[:, :, order]
+        mirrored[..., 0] *= -1
+        score = results.get("keypoint_score")
+        return mirrored, None if score is None else score[:, :, order]
+
+    def __call__(self, results: dict) -> dict:
+        x = _coords(results, "Flip")
+        if self.test_mode:
+            mirrored, score = self._mirror(results, x)
+            results["keypoint"] = np.concatenate([x, mirrored], axis=1)
+            if score is not None:
+                results["keypoint_score"] = np.concatenate([results["keypoint_score"], score], axis=1)
+            results["num_clips"] = 2 * int(results.get("num_clips", 1))
+        elif np.random.rand() < self.flip_ratio:
+            results["keypoint"], score = self._mirror(results, x)
+            if score is not None:
+                results["keypoint_score"] = score
         return results
 
 

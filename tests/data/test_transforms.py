@@ -56,6 +56,7 @@ MINIMAL = {  # a short pipeline exercising each registered transform on [M, T, V
     "RandomRot": [dict(type="RandomRot")],
     "RandomScale": [dict(type="RandomScale")],
     "CenterJoint": [dict(type="CenterJoint")],
+    "Flip": [dict(type="Flip", dataset="coco", flip_ratio=1.0)],
     "MinMaxNormalize": [dict(type="MinMaxNormalize")],
 }
 
@@ -379,3 +380,48 @@ def test_layout_coordinate_dims(name, dims):
     from stgcn.graph import get_layout
 
     assert get_layout(name).dims == dims
+
+
+def test_flip_mirrors_x_and_swaps_left_right():
+    from stgcn.data.augment import Flip
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 5, 17, 2)).astype(np.float32)
+    score = rng.uniform(size=(1, 5, 17)).astype(np.float32)
+    out = Flip(dataset="coco", flip_ratio=1.0)({"keypoint": x.copy(), "keypoint_score": score.copy()})
+    # coco: 5 left_shoulder <-> 6 right_shoulder; 0 nose stays
+    np.testing.assert_array_equal(out["keypoint"][..., 5, 0], -x[..., 6, 0])
+    np.testing.assert_array_equal(out["keypoint"][..., 5, 1], x[..., 6, 1])
+    np.testing.assert_array_equal(out["keypoint"][..., 0, 0], -x[..., 0, 0])
+    np.testing.assert_array_equal(out["keypoint_score"][..., 6], score[..., 5])
+    kept = Flip(dataset="coco", flip_ratio=0.0)({"keypoint": x.copy()})
+    np.testing.assert_array_equal(kept["keypoint"], x)
+    twice = Flip(dataset="coco", flip_ratio=1.0)(Flip(dataset="coco", flip_ratio=1.0)({"keypoint": x.copy()}))
+    np.testing.assert_array_equal(twice["keypoint"], x)
+
+
+def test_flip_test_mode_adds_mirrored_clips():
+    pipeline = build_pipeline([
+        dict(type="UniformSampleFrames", clip_len=4, num_clips=3, test_mode=True), dict(type="PoseDecode"),
+        dict(type="Flip", dataset="coco", test_mode=True), dict(type="FormatGCNInput", num_person=1)])
+    out = pipeline(_sample(v=17, c=2, score=True))
+    clips = out["keypoint"]
+    assert clips.shape == (6, 3, 4, 17, 1)  # 3 clips, then the same 3 mirrored
+    np.testing.assert_allclose(clips[3:, 0, :, 5], -clips[:3, 0, :, 6])
+    np.testing.assert_allclose(clips[3:, 2, :, 5], clips[:3, 2, :, 6])  # scores follow their joint
+
+
+def test_flip_pairs_and_bad_arguments():
+    from stgcn.layouts_map import flip_pairs
+
+    assert flip_pairs("coco")[0] == (1, 2) and len(flip_pairs("coco")) == 8
+    assert (4, 8) in flip_pairs("nw-ucla") and (21, 23) in flip_pairs("nturgb+d")
+    with pytest.raises(StgcnError, match="no joint names for layout 'cocoo'.*did you mean 'coco'"):
+        flip_pairs("cocoo")
+    with pytest.raises(StgcnError, match="either dataset"):
+        build_transform(dict(type="Flip"))
+    with pytest.raises(StgcnError, match="matching pairs"):
+        build_transform(dict(type="Flip", left_kp=[1, 3], right_kp=[2]))
+    with pytest.raises(StgcnError, match="keypoints have 17 joints"):
+        flip = build_transform(dict(type="Flip", dataset="nturgb+d", flip_ratio=1.0))
+        flip(_sample(v=17, c=2, score=False))

@@ -6,7 +6,7 @@ with one real person (a ``num_person=1`` model, the Penn Action config) and two 
 2D config, ``num_person=2``), at each ``--frames``. Prints the median milliseconds and the speed-up
 over eager fp32 and over the folded model. Then times one ``StreamRecognizer`` emission (window 64,
 one person: the config's test pipeline and the model) with the torch back end (the folded model), the
-same with the test pipeline rebuilt at every emission, and the onnxruntime back end, interleaved.
+same with the test pipeline rebuilt at every emission, and onnxruntime fp32 and int8, interleaved.
 
 With ``--checkpoint`` the one-person model is that checkpoint (its config); with ``--ann`` too, int8 is
 calibrated on the training split and top-1 of eager, onnxruntime fp32 and int8 is measured on the test
@@ -97,12 +97,15 @@ def speed_table(model, persons: int, frames: list[int], calibration, args) -> No
                   f"{fused / sec:.2f}x |", flush=True)
 
 
-def stream_emission(model, cfg: dict, repeats: int) -> tuple[dict, float]:
+def stream_emission(model, cfg: dict, repeats: int, int8: bytes) -> tuple[dict, float]:
     """Median ms of one emission (window 64, one person) per variant, interleaved, and of a push that
     does not emit. Variants: the torch back end with the test pipeline rebuilt at every emission (as
-    before it was built once per Recognizer), the torch back end, the onnxruntime back end."""
+    before it was built once per Recognizer), the torch back end, onnxruntime with the fp32 graph and
+    with the int8 model (``Recognizer(onnx_model=...)``)."""
     recs = {"torch, pipeline rebuilt per emission": Recognizer(model, cfg),
-            "torch": Recognizer(model, cfg), "onnxruntime": Recognizer(model, cfg, backend="onnxruntime")}
+            "torch": Recognizer(model, cfg),
+            "onnxruntime fp32": Recognizer(model, cfg, backend="onnxruntime"),
+            "onnxruntime int8": Recognizer(model, cfg, onnx_model=int8)}
     streams = {name: StreamRecognizer(r, window=64, stride=10**9, min_frames=64) for name, r in recs.items()}
     rec = recs["torch"]
     rng = np.random.default_rng(0)
@@ -117,16 +120,19 @@ def stream_emission(model, cfg: dict, repeats: int) -> tuple[dict, float]:
             stream.push(kp, score)
             pushes.append(time.perf_counter() - start)
     emits = {name: [] for name in streams}
+    cpu = {name: [] for name in streams}
     for stream in streams.values():
         stream.emit()  # warm-up (builds the fused model, the onnxruntime session)
     for _ in range(repeats):
         for name, stream in streams.items():
             if "rebuilt" in name:
                 stream.recognizer.__dict__.pop("_transforms", None)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             stream.emit()
             emits[name].append(time.perf_counter() - start)
-    medians = {name: 1e3 * statistics.median(t) for name, t in emits.items()}
+            cpu[name].append(time.process_time() - start_cpu)
+    medians = {name: (1e3 * statistics.median(t), 1e3 * statistics.median(cpu[name]))
+               for name, t in emits.items()}
     return medians, 1e3 * statistics.median(pushes[3:])
 
 
@@ -166,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calib-samples", type=int, default=64, help="int8 calibration clips (default 64)")
     parser.add_argument("--skip-two-persons", action="store_true", help="only the one-person model")
     parser.add_argument("--accuracy-only", action="store_true", help="with --checkpoint --ann: no timing")
+    parser.add_argument("--stream-only", action="store_true", help="only the stream emission timings")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
@@ -176,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--accuracy-only needs --checkpoint and --ann")
         accuracy(model1, cfg1, args.ann, args.calib_samples, args.threads)
         return 0
-    print("| case | back end | ms | vs eager fp32 | vs fused fp32 |\n|---|---|---|---|---|")
+    if not args.stream_only:
+        print("| case | back end | ms | vs eager fp32 | vs fused fp32 |\n|---|---|---|---|---|")
     gen = np.random.default_rng(0)
 
     def random_calibration(model):
@@ -186,16 +194,19 @@ def main(argv: list[str] | None = None) -> int:
 
     calib1 = ex.calibration_inputs(cfg1, args.ann, args.calib_samples) if args.ann else \
         random_calibration(model1)
-    speed_table(model1, 1, args.frames, calib1, args)
-    if not args.skip_two_persons:
+    if not args.stream_only:
+        speed_table(model1, 1, args.frames, calib1, args)
+    if not (args.skip_two_persons or args.stream_only):
         model2, _ = load_model(TWO_PERSONS, None)
         speed_table(model2, 2, args.frames, random_calibration(model2), args)
-    emit_ms, push_ms = stream_emission(model1, cfg1, args.repeats)
-    print(f"\nstreaming, window 64, one person ({push_ms:.3f} ms per push without emission):")
-    for name, ms in emit_ms.items():
-        print(f"  {name:<38} {ms:.1f} ms per emission")
+    int8 = ex.quantize_int8(ex.onnx_bytes(model1), calib1)
+    emit_ms, push_ms = stream_emission(model1, cfg1, args.repeats, int8)
+    print(f"\nstreaming, window 64, one person ({push_ms:.3f} ms per push without emission; CPU time is "
+          "summed over threads, the cost on a loaded machine):")
+    for name, (ms, cpu_ms) in emit_ms.items():
+        print(f"  {name:<38} {ms:.1f} ms per emission, {cpu_ms:.1f} ms CPU")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
-    if args.checkpoint and args.ann:
+    if args.checkpoint and args.ann and not args.stream_only:
         accuracy(model1, cfg1, args.ann, args.calib_samples, args.threads)
     return 0
 

@@ -9,6 +9,7 @@ clip (what ``tools/test.py`` scores). Then streams ``--timed-clips`` clips frame
 
     python benchmarks/stream_accuracy.py CHECKPOINT --ann data/penn_action.pkl
     python benchmarks/stream_accuracy.py CHECKPOINT --ann data/nw_ucla.pkl --windows 16 32 all
+    python benchmarks/stream_accuracy.py CHECKPOINT --ann data/penn_action.pkl --onnx-model model-int8.onnx
 """
 
 from __future__ import annotations
@@ -105,13 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timed-clips", type=int, default=10,
                         help="clips streamed frame by frame for timing (default 10)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--onnx-model", help="run this `stgcn export` file of the checkpoint (e.g. int8) in "
+                        "onnxruntime instead of torch")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config)
+    recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config, onnx_model=args.onnx_model)
     samples = test_samples(recognizer.cfg, args.ann, args.split, args.clips)
     mean_len = float(np.mean([s["total_frames"] for s in samples]))
-    print(f"{args.checkpoint}: {len(samples)} test clips (mean {mean_len:.1f} frames), stride {args.stride}, "
-          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at start")
+    model = f" ({args.onnx_model} in onnxruntime)" if args.onnx_model else ""
+    print(f"{args.checkpoint}{model}: {len(samples)} test clips (mean {mean_len:.1f} frames), "
+          f"stride {args.stride}, {torch.get_num_threads()} threads, load average "
+          f"{os.getloadavg()[0]:.1f} at start")
     print("| window | windows | top-1 all windows | top-1 last window | ms/emission | ms/push without "
           "emission | ms/frame (all pushes) |")
     print("|---|---|---|---|---|---|---|")

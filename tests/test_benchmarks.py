@@ -63,6 +63,8 @@ def test_bench_inference_times_every_back_end(tmp_path):
     for name in ("eager fp32", "fused bf16", "onnxruntime fp32", "onnxruntime int8", "ms per emission",
                  "max relative logit difference"):
         assert name in out
+    emissions = [line.split()[0:2] for line in out.splitlines() if "ms per emission" in line]
+    assert ["onnxruntime", "int8"] in emissions
 
 
 def test_stream_accuracy_prints_a_row_per_window(tmp_path):
@@ -70,3 +72,10 @@ def test_stream_accuracy_prints_a_row_per_window(tmp_path):
     out = run_script("stream_accuracy.py", checkpoint, "--ann", ann, "--split", "val", "--windows", "16",
                      "all", "--timed-clips", "1", "--threads", "1")
     assert "| 16 |" in out and "| all |" in out
+    from stgcn.inference.api import Recognizer
+    from stgcn.inference.export import export
+
+    model = export(Recognizer.from_checkpoint(checkpoint).model, tmp_path / "m.onnx")
+    out = run_script("stream_accuracy.py", checkpoint, "--ann", ann, "--split", "val", "--windows", "16",
+                     "--timed-clips", "1", "--threads", "1", "--onnx-model", str(model))
+    assert "m.onnx in onnxruntime" in out and "| 16 |" in out

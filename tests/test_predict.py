@@ -25,10 +25,10 @@ def _load_each_checkpoint_once(monkeypatch):
     per argument set so that each test pays for one load."""
     real, cache = Recognizer.from_checkpoint, _LOADED
 
-    def cached(checkpoint, config=None, device="cpu", label_map=None):
-        key = (checkpoint, config, device, label_map)
+    def cached(checkpoint, config=None, device="cpu", label_map=None, onnx_model=None):
+        key = (checkpoint, config, device, label_map, onnx_model)
         if key not in cache:
-            cache[key] = real(checkpoint, config, device, label_map)
+            cache[key] = real(checkpoint, config, device, label_map, onnx_model=onnx_model)
         return cache[key]
 
     monkeypatch.setattr(Recognizer, "from_checkpoint", staticmethod(cached))
@@ -75,6 +75,21 @@ def test_table_accuracy_and_out_files(tiny, tmp_path, capsys):
     rows = list(csv.reader(out_csv.open()))
     assert rows[0][:5] == ["sample", "label", "pred", "pred_name", "pred_score"] and len(rows) == 3
     assert rows[0][5:] == [f"score_{n}" for n in NAMES]
+
+
+def test_onnx_model_flag_runs_the_exported_file(tiny, tmp_path):
+    pytest.importorskip("onnxruntime")  # the [onnx] extra; CI installs it
+    from stgcn.inference.export import export
+
+    _, ckpt, rec, ann = tiny
+    model = export(rec.model, tmp_path / "m.onnx")
+    out = tmp_path / "preds.json"
+    assert main(["predict", str(ckpt), str(ann), "--split", "b", "--onnx-model", str(model),
+                 "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())["predictions"]
+    np.testing.assert_allclose([p["scores"] for p in saved], rec.scores(make_samples(6)[2:]), rtol=1e-5,
+                               atol=1e-7)
+    assert main(["predict", str(ckpt), str(ann), "--onnx-model", str(tmp_path / "none.onnx")]) == 2
 
 
 def test_npy_npz_and_packed_inputs(tiny, tmp_path, capsys):

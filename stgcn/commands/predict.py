@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="samples per forward pass (default: data.test_dataloader.videos_per_gpu)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     parser.add_argument("--out", help="write per-sample predictions to .json or .csv")
+    parser.add_argument("--onnx-model", metavar="M.onnx", help="run this `stgcn export` file of the "
+                        "checkpoint in onnxruntime (e.g. its --int8 model) instead of torch")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
@@ -108,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
             raise StgcnError(f"--out {args.out}: unsupported suffix; use .json or .csv")
         check_output_path(args.out, args.overwrite)
     samples = load_samples(args.input, args.split)
-    rec = Recognizer.from_checkpoint(args.checkpoint, args.config, args.device, args.label_map)
+    rec = Recognizer.from_checkpoint(args.checkpoint, args.config, args.device, args.label_map,
+                                     onnx_model=args.onnx_model)
     top_k = min(args.top_k, rec.num_classes)
     preds = rec.predict(samples, top_k=top_k, batch_size=args.batch_size)
     print_table(preds, rec.class_names, top_k)

@@ -92,9 +92,20 @@ class Recognizer:
     """A trained ST-GCN ready for inference: ``Recognizer.from_checkpoint(...).predict(samples)``."""
 
     def __init__(self, model: nn.Module, cfg: dict, class_names: list[str] | None = None,
-                 device: str | torch.device = "cpu", fuse: bool = True, backend: str = "torch") -> None:
+                 device: str | torch.device = "cpu", fuse: bool = True, backend: str | None = None,
+                 onnx_model: str | os.PathLike | bytes | None = None) -> None:
+        backend = backend or ("onnxruntime" if onnx_model is not None else "torch")
         if backend not in BACKENDS:
             raise StgcnError(f"backend {backend!r} is not valid; use one of {', '.join(BACKENDS)}")
+        if onnx_model is not None:
+            what = "the ONNX bytes" if isinstance(onnx_model, bytes) else repr(str(onnx_model))
+            if backend != "onnxruntime":
+                raise StgcnError(f"onnx_model={what} runs on backend='onnxruntime', not "
+                                 f"{backend!r}; drop backend= or pass backend='onnxruntime'")
+            if not isinstance(onnx_model, bytes) and not os.path.isfile(onnx_model):
+                raise StgcnError(f"{onnx_model}: ONNX model file not found; write one with "
+                                 "stgcn export CHECKPOINT OUT.onnx [--int8 --calib ANN]")
+        self.onnx_model = onnx_model
         self.device = resolve_device(device)
         if backend == "onnxruntime" and self.device.type != "cpu":
             raise StgcnError(f"backend 'onnxruntime' runs on the CPU, not {self.device}; use device='cpu'")
@@ -122,12 +133,15 @@ class Recognizer:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str, config: str | dict | None = None, device: str = "cpu",
-                        label_map: str | None = None, backend: str = "torch") -> Recognizer:
+                        label_map: str | None = None, backend: str | None = None,
+                        onnx_model: str | os.PathLike | None = None) -> Recognizer:
         """Load a checkpoint (path, URL or model zoo name); ``config`` when the checkpoint has none.
 
-        ``backend='onnxruntime'`` runs the exported fp32 graph (``stgcn.inference.export``), faster
-        than torch on short clips such as streaming windows. Class names come from ``label_map`` (a text
-        file, one name per line), else the checkpoint's
+        ``backend='onnxruntime'`` runs the checkpoint's fp32 graph (``stgcn.inference.export``) in
+        onnxruntime; ``onnx_model=PATH`` runs that file instead (implies the onnxruntime back end), such
+        as the int8 model ``stgcn export --int8`` writes for this checkpoint: the fastest choice for
+        streaming. The checkpoint still gives the config, test pipeline and class names. Class names
+        come from ``label_map`` (a text file, one name per line), else the checkpoint's
         ``meta['class_names']``, else the config's ``class_names``, else the model zoo entry.
         """
         from stgcn import build_model
@@ -154,7 +168,7 @@ class Recognizer:
             names = resolve_class_names(entry.classes, num_classes, f"model zoo {entry.name}: classes")
         else:
             names = None
-        return cls(model, cfg, names, device, backend=backend)
+        return cls(model, cfg, names, device, backend=backend, onnx_model=onnx_model)
 
     # ---------------------------------------------------------------------------------------------------
 
@@ -179,11 +193,15 @@ class Recognizer:
 
     @functools.cached_property
     def ort_model(self):
-        """``backend='onnxruntime'``: the exported fp32 graph in an onnxruntime session, as a callable
-        tensor -> logits tensor (intra-op threads = torch's thread count)."""
-        from stgcn.inference.export import INPUT_NAME, onnx_bytes, onnx_session
+        """``backend='onnxruntime'``: ``onnx_model`` (default: the model exported in fp32) in an
+        onnxruntime session, as a callable tensor -> logits tensor (threads: torch's thread count)."""
+        from stgcn.inference.export import INPUT_NAME, check_session_input, onnx_bytes, onnx_session
 
-        session = onnx_session(onnx_bytes(self.model), threads=torch.get_num_threads())
+        source = onnx_bytes(self.model) if self.onnx_model is None else self.onnx_model
+        session = onnx_session(source, threads=torch.get_num_threads())
+        name = "ONNX model" if self.onnx_model is None or isinstance(self.onnx_model, bytes) \
+            else str(self.onnx_model)
+        check_session_input(session, (self.in_channels, self.num_joints, self.num_person), name)
         return lambda x: torch.from_numpy(session.run(None, {INPUT_NAME: x.numpy()})[0])
 
     @functools.cached_property

@@ -207,8 +207,28 @@ def onnx_session(path_or_bytes: str | os.PathLike | bytes, threads: int | None =
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     source = path_or_bytes if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime's own classes (InvalidProtobuf, Fail, ...) are not public
+        name = "the ONNX model" if isinstance(source, bytes) else source
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StgcnError(f"{name}: onnxruntime cannot load it ({first}); give a model written by "
+                         "stgcn export") from None
 
 
-__all__ = ["export", "onnx_bytes", "torchscript_bytes", "quantize_int8", "calibration_inputs",
-           "pipeline_inputs", "onnx_session", "require_onnx"]
+def check_session_input(session, shape: tuple[int, int, int], source: str) -> None:
+    """A one-line error unless the one input is ``keypoint (N, C, T, V, M)`` with ``shape=(C, V, M)``."""
+    inputs = session.get_inputs()
+    names = [i.name for i in inputs]
+    if names != [INPUT_NAME]:
+        raise StgcnError(f"{source}: the ONNX model takes inputs {names}, not one '{INPUT_NAME}'; use a "
+                         "model written by stgcn export")
+    dims = inputs[0].shape
+    c, v, m = shape
+    if len(dims) != 5 or (dims[1], dims[3], dims[4]) != (c, v, m):
+        raise StgcnError(f"{source}: the ONNX model's {INPUT_NAME} has shape {dims} but the checkpoint's "
+                         f"model takes (N, {c}, T, {v}, {m}); export the ONNX model from this checkpoint")
+
+
+__all__ = ["check_session_input", "export", "onnx_bytes", "torchscript_bytes", "quantize_int8",
+           "calibration_inputs", "pipeline_inputs", "onnx_session", "require_onnx"]

@@ -175,3 +175,35 @@ def test_onnxruntime_backend_matches_torch_and_refuses_bad_settings(tiny):
     assert [p.top_k[0][0] for p in ort.predict(samples)] == list(want.argmax(1))
     with pytest.raises(StgcnError, match="backend 'tensorrt' is not valid; use one of torch, onnxruntime"):
         Recognizer(rec.model, rec.cfg, backend="tensorrt")
+
+
+def test_onnx_model_file_runs_in_place_of_the_checkpoint_graph(tiny, tmp_path):
+    pytest.importorskip("onnxruntime")  # the [onnx] extra; CI installs it
+    import onnx
+    from onnx import TensorProto, helper
+
+    from stgcn.inference import export as ex
+
+    _, ckpt, rec = tiny
+    samples = make_samples(3)
+    path = ex.export(rec.model, tmp_path / "m.onnx")
+    ort = Recognizer.from_checkpoint(str(ckpt), onnx_model=path)
+    assert ort.backend == "onnxruntime"
+    np.testing.assert_allclose(ort.scores(samples), rec.scores(samples), rtol=1e-5, atol=1e-7)
+    with pytest.raises(StgcnError, match="not found; write one with stgcn export"):
+        Recognizer(rec.model, rec.cfg, onnx_model=tmp_path / "missing.onnx")
+    with pytest.raises(StgcnError, match="runs on backend='onnxruntime', not 'torch'"):
+        Recognizer(rec.model, rec.cfg, backend="torch", onnx_model=path)
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a model")
+    with pytest.raises(StgcnError, match="onnxruntime cannot load it") as err:
+        Recognizer(rec.model, rec.cfg, onnx_model=garbage).scores(samples)
+    assert "\n" not in str(err.value)
+    # A graph for another layout (V=25): refused with the shapes, before any sample runs.
+    x = helper.make_tensor_value_info("keypoint", TensorProto.FLOAT, ["batch", 3, "frames", 25, 1])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3, "frames", 25, 1])
+    other = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["keypoint"], ["logits"])],
+                                                  "g", [x], [y])), str(other))
+    with pytest.raises(StgcnError, match=r"takes \(N, 3, T, 17, 1\); export the ONNX model from this"):
+        Recognizer(rec.model, rec.cfg, onnx_model=other).scores(samples)

@@ -212,6 +212,9 @@ LAYOUTS_1X: dict[str, Layout] = {
     "coco": Layout(17, (
         (15, 13), (13, 11), (16, 14), (14, 12), (11, 5), (12, 6), (9, 7), (7, 5), (10, 8), (8, 6),
         (5, 0), (6, 0), (1, 0), (3, 1), (2, 0), (4, 2)), 0, LAYOUTS["coco"].bones, 2),
+    # not a 1.x name: NW-UCLA's Kinect v1 joints, inward edges = its (child, parent) bone pairs
+    "nw-ucla": Layout(20, tuple(p for p in LAYOUTS["nw-ucla"].bones if p[0] != p[1]), 2,
+                      LAYOUTS["nw-ucla"].bones, 3),
 }
 MODES_1X = ("stgcn_spatial", "spatial", "binary_adj")
 

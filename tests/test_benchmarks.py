@@ -24,6 +24,16 @@ def test_bench_model_prints_ratios_and_parity():
     assert "fused-2p: logits" in out
 
 
+
+def test_bench_train_step_prints_ratios_parity_and_ops():
+    shared_path("reference", "stgcn_reference.py")
+    out = run_script("bench_train_step.py", "--cases", "penn", "--batch", "2", "--frames", "4",
+                     "--repeats", "1", "--threads", "1", "--profile")
+    for line in ("train B2 T4 coco M1 (15 classes)", "eval B2 T4 coco M1", "ref/stgcn-bf16",
+                 "ref/fused-bf16", "ops of one stgcn train step, penn, bf16", "aten.convolution_backward"):
+        assert line in out
+    assert "stgcn-bf16  " in out and "grads" in out
+
 def test_bench_ntu_inference_runs_on_the_raw_samples():
     shared_path("data", "ntu_raw_samples", "skeletons")
     shared_path("reference", "stgcn_reference.py")
@@ -79,3 +89,10 @@ def test_stream_accuracy_prints_a_row_per_window(tmp_path):
     out = run_script("stream_accuracy.py", checkpoint, "--ann", ann, "--split", "val", "--windows", "16",
                      "--timed-clips", "1", "--threads", "1", "--onnx-model", str(model))
     assert "m.onnx in onnxruntime" in out and "| 16 |" in out
+
+
+def test_bench_stgcnpp_compares_the_models_and_its_mstcn_paths():
+    out = run_script("bench_stgcnpp.py", "--batch-size", "2", "--eval-batch-size", "2", "--frames", "8",
+                     "--repeats", "1", "--precision", "fp32")
+    assert "ST-GCN++: 1.38 M parameters" in out
+    assert "train fp32 B2: ST-GCN " in out and "ST-GCN++ per-branch" in out and "ST-GCN++ fused" in out

@@ -58,3 +58,30 @@ def test_penn_action_learns_well_above_chance(tmp_path):
     top1 = top_k_accuracy(scores, labels, (1,))[0]
     print(f"real-data check: top-1 {top1:.3f} on 5 classes")
     assert top1 >= 0.5, f"top-1 {top1:.3f} on 5 classes (chance 0.2)"
+
+
+def test_penn_quick_recipe_mirrors_and_averages_test_clips(tmp_path):
+    from stgcn.data import build_dataset
+    from stgcn.engine.config import load_config
+
+    quick = CONFIG.replace("joint_2d.py", "joint_2d_quick.py")
+    ann, _ = convert_penn_action(shared_path("data", "penn_action", "labels"), progress=False)
+    subset = _subset(ann)
+    ann_file = tmp_path / "penn_subset.pkl"
+    dump_pickle(subset, ann_file)
+    options = [f"data.{part}.ann_file={ann_file}" for part in ("train", "val", "test")] + [
+        "model.cls_head.num_classes=5", "class_names=None", "total_epochs=1", "data.videos_per_gpu=8",
+        "data.workers_per_gpu=0", "checkpoint_config.interval=1", "evaluation.interval=1"]
+    cfg = load_config(quick, dict(o.split("=", 1) for o in options[:3]))
+    clips = build_dataset(cfg["data"]["test"], test_mode=True)[0]["keypoint"].numpy()
+    assert clips.shape == (20, 3, 16, 17, 1)  # 10 clips, then the same 10 mirrored
+    np.testing.assert_allclose(clips[10:, 0, :, 5], -clips[:10, 0, :, 6])  # left shoulder <- right, x negated
+    work = tmp_path / "work"
+    assert train_command.main([quick, "--seed", "0", "--device", "cpu", "--work-dir", str(work),
+                               "--cfg-options", *options]) == 0
+    out = tmp_path / "result.pkl"
+    assert test_command.main([quick, str(work / "latest.pth"), "--device", "cpu", "--out", str(out),
+                              "--cfg-options", *options]) == 0
+    scores = np.stack(load_pickle(out))
+    assert scores.shape == (100, 5)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)  # averaged probabilities, not logits

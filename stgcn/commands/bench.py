@@ -22,21 +22,71 @@ import torch
 
 from stgcn.engine.runtime import tune_malloc
 from stgcn.errors import StgcnError
+from stgcn.models.stgcn import STGCNBlock
+from stgcn.models.stgcnpp import GCNBlock, UnitTCN
+
+
+def _conv_macs(conv: torch.nn.Conv2d, t: int, v: int) -> tuple[int, int]:
+    """Multiply-adds of a (k x 1) conv over ``t`` frames and ``v`` joints, and its output length."""
+    (kt, kv), stride, pad, dil = conv.kernel_size, conv.stride[0], conv.padding[0], conv.dilation[0]
+    t_out = (t + 2 * pad - dil * (kt - 1) - 1) // stride + 1
+    return t_out * v * conv.out_channels * (conv.in_channels // conv.groups) * kt * kv, t_out
+
+
+def _graph_macs(gcn: torch.nn.Module, t: int, v: int) -> int:
+    """Graph conv as the reference computes it: the 1x1 conv, then a dense (V x V) product per partition
+    on the wider side ('pre': after the conv, ``K*C_out`` channels; 'post': before it, ``K*C_in``)."""
+    conv = gcn.conv
+    side = conv.out_channels if gcn.conv_pos == "pre" else conv.in_channels
+    return _conv_macs(conv, t, v)[0] + t * v * v * side
+
+
+def _temporal_macs(tcn: torch.nn.Module, t: int, v: int) -> tuple[int, int]:
+    """An ST-GCN++ ``unit_tcn`` or ``mstcn``: multiply-adds and output length."""
+    if isinstance(tcn, UnitTCN):
+        return _conv_macs(tcn.conv, t, v)
+    macs, t_out = 0, t
+    for branch in tcn.branches:
+        if isinstance(branch, torch.nn.Conv2d):  # the plain strided 1x1 branch
+            m, t_out = _conv_macs(branch, t, v)
+        else:  # 1x1 conv, BN, ReLU, then a temporal conv or a max pool (no multiply-adds)
+            m = _conv_macs(branch[0], t, v)[0]
+            tail = branch[3]
+            if isinstance(tail, UnitTCN):
+                tm, t_out = _conv_macs(tail.conv, t, v)
+                m += tm
+            else:
+                k, s, p = tail.kernel_size[0], tail.stride[0], tail.padding[0]
+                t_out = (t + 2 * p - k) // s + 1
+        macs += m
+    return macs + _conv_macs(tcn.transform[2], t_out, v)[0], t_out
+
+
+def _block_macs(block: torch.nn.Module, t: int, v: int) -> tuple[int, int]:
+    if not isinstance(block, (STGCNBlock, GCNBlock)):
+        raise StgcnError(f"stgcn bench: no FLOP count for {type(block).__name__} blocks")
+    macs = _graph_macs(block.gcn, t, v)
+    if isinstance(block, STGCNBlock):
+        m, t_out = _conv_macs(block.tcn[2], t, v)
+        residual = block.residual[0] if block.residual_mode == "conv" else None
+    else:
+        if block.gcn.down is not None:
+            macs += _conv_macs(block.gcn.down[0], t, v)[0]
+        m, t_out = _temporal_macs(block.tcn, t, v)
+        residual = block.residual.conv if block.residual_mode == "conv" else None
+    if residual is not None:
+        m += _conv_macs(residual, t, v)[0]
+    return macs + m, t_out
 
 
 def model_flops(model: torch.nn.Module, frames: int, persons: int) -> float:
-    """Forward FLOPs (2 x multiply-adds) of one sample: convolutions + dense graph aggregation."""
-    backbone = model.backbone
-    k, v = backbone.A.shape[0], backbone.A.shape[1]
-    t, macs = frames, 0
-    for block in backbone.st_gcn_networks:
-        c_in, c_out = block.gcn.conv.in_channels, block.gcn.out_channels
-        macs += t * v * c_in * c_out * k + t * k * v * v * c_out
-        conv = block.tcn[2]
-        t = (t + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
-        macs += t * v * c_out * c_out * conv.kernel_size[0]
-        if block.residual_mode == "conv":
-            macs += t * v * c_in * c_out
+    """Forward FLOPs (2 x multiply-adds) of one sample's backbone, counted block by block from its
+    modules: convolutions and the dense graph aggregation (BatchNorm, ReLU, pooling and the classifier
+    are not counted)."""
+    v, t, macs = model.backbone.num_node, frames, 0
+    for block in model.backbone.st_gcn_networks:
+        m, t = _block_macs(block, t, v)
+        macs += m
     return 2.0 * macs * persons
 
 
@@ -129,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.config}: batch {n} x T{args.frames} x M{m} on {where}"
           + (f", autocast {args.amp}" if amp else "")
           + (", persons after the first padded (GFLOP/s count every person)" if args.padded_persons else ""))
+    params = sum(p.numel() for p in model.parameters())
+    print(f"  model: {params / 1e6:.2f} M parameters, {flops / n / 1e9:.2f} GFLOPs per sample (forward)")
     for name, seconds, work in rows:
         print(f"  {name:<11} {seconds * 1e3:9.1f} ms/batch  {n / seconds:8.1f} samples/s  "
               f"{work / seconds / 1e9:7.1f} GFLOP/s")

@@ -81,18 +81,27 @@ class UniformSampleFrames:
 
 class RandomSampleFrames:
     """`clip_len` frames: training takes sorted uniform random indices (with replacement), test mode
-    evenly spaced ones (`np.linspace` over the sequence, rounded)."""
+    evenly spaced ones (`np.linspace` over the sequence, rounded). With `num_clips` > 1 in test mode
+    the first clip is the evenly spaced one and the others are sorted random draws as in training, from
+    a `RandomState(seed)` (deterministic), so test-time clips look like the training ones."""
 
-    def __init__(self, clip_len: int, test_mode: bool = False) -> None:
-        self.clip_len, self.test_mode = clip_len, test_mode
+    def __init__(self, clip_len: int, test_mode: bool = False, num_clips: int = 1, seed: int = 255) -> None:
+        if num_clips > 1 and not test_mode:
+            raise StgcnError("pipeline: RandomSampleFrames num_clips > 1 is for test mode; "
+                             "set test_mode=True")
+        self.clip_len, self.test_mode, self.num_clips, self.seed = clip_len, test_mode, num_clips, seed
 
     def __call__(self, results: dict) -> dict:
         total = require(results, "total_frames", "RandomSampleFrames")
         if self.test_mode:
             inds = np.round(np.linspace(0, total - 1, self.clip_len)).astype(np.int64)
+            if self.num_clips > 1:
+                rng = np.random.RandomState(self.seed)
+                draws = [np.sort(rng.randint(0, total, self.clip_len)) for _ in range(self.num_clips - 1)]
+                inds = np.concatenate([inds, *draws])
         else:
             inds = np.sort(np.random.randint(0, total, self.clip_len))
-        return _set_frame_inds(results, inds + results.get("start_index", 0), self.clip_len, 1)
+        return _set_frame_inds(results, inds + results.get("start_index", 0), self.clip_len, self.num_clips)
 
 
 class PoseDecode:

@@ -1,4 +1,4 @@
-"""Inference fast path: ST-GCN with every BatchNorm folded into the convolution before it.
+"""Inference fast path: ST-GCN / ST-GCN++ with every BatchNorm folded into the convolution before it.
 
 ``fuse_conv_bn(model)`` turns a :class:`~stgcn.models.stgcn.SkeletonGCN` into an eval-only module with
 the same call, ``(N, C, T, V, M) -> logits``, equal to ``model.eval()`` up to float rounding
@@ -12,8 +12,11 @@ the same call, ``(N, C, T, V, M) -> logits``, equal to ``model.eval()`` up to fl
 * each block's edge importance is multiplied into ``A`` and the adjacency is stored pre-arranged
   for the aggregation matmul.
 
-Models with ST-GCN++ blocks or per-person data BatchNorm (mmaction2 1.x options, see
-``stgcn.models.stgcnpp``) are refused with a one-line error: they run unfused.
+ST-GCN++ and the other 1.x blocks (``stgcn.models.stgcnpp``) fold the same way: ``unit_gcn``'s BN into its
+graph conv, the ``down`` and ``residual`` BNs into their convs; in ``mstcn`` the branches' 1x1 convs (BN
+folded) become one conv, the BN over the concatenation folds into each branch's last conv (a max-pool
+branch keeps it as an affine after the pool) and the last BN into the 1x1 conv before it. Per-person data
+BatchNorm (``data_bn_type='MVC'``) is refused with a one-line error: such models run unfused.
 
 Weights are buffers (``.to(device)`` moves them, nothing needs gradients). In eager mode a padded
 person's features are reused instead of recomputed (``stgcn.models.persons``); under
@@ -31,7 +34,8 @@ from torch import nn
 
 from stgcn.errors import StgcnError
 from stgcn.models.persons import PaddedPersonCache, pooled_persons, skipping_enabled
-from stgcn.models.stgcn import SkeletonGCN, STGCNBlock, adjacency_rows
+from stgcn.models.stgcn import ConvTemporalGraphical, SkeletonGCN, STGCNBlock, adjacency_rows
+from stgcn.models.stgcnpp import MSTCN, GCNBlock, UnitTCN, temporal_max_pool
 
 RESIDUAL_MODES = {"none": 0, "identity": 1, "conv": 2}
 
@@ -53,11 +57,61 @@ def _bn_affine(bn: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor
     return scale, shift
 
 
-def _fold_conv(conv: nn.Conv2d, bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    scale, shift = _bn_affine(bn, conv.out_channels)
+def _fold_affine(conv: nn.Conv2d, scale: torch.Tensor,
+                 shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``conv`` followed by ``y * scale + shift`` per output channel as one conv's weight and bias."""
     weight = conv.weight.double() * scale.view(-1, 1, 1, 1)
     bias = shift if conv.bias is None else conv.bias.double() * scale + shift
     return weight, bias
+
+
+def _fold_conv(conv: nn.Conv2d, bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    return _fold_affine(conv, *_bn_affine(bn, conv.out_channels))
+
+
+class FusedGraphConv(nn.Module):
+    """Graph conv with the BatchNorm after it folded in (pre-activation output): the 1x1 conv rows scaled,
+    the conv bias summed through the graph plus the BN shift as one (joint, channel) table."""
+
+    def __init__(self, gcn: ConvTemporalGraphical, A: torch.Tensor, bn: nn.Module) -> None:
+        super().__init__()
+        k, c_out, conv = gcn.kernel_size, gcn.out_channels, gcn.conv
+        v = A.shape[1]
+        a = A.double()
+        scale, shift = _bn_affine(bn, c_out)
+        conv_bias = torch.zeros(conv.out_channels, dtype=torch.float64) if conv.bias is None \
+            else conv.bias.double()
+        if gcn.conv_pos == "post":  # conv over the aggregated (k, c_in) channels, bias added once
+            weight = conv.weight.double().view(c_out, -1) * scale.view(c_out, 1)
+            bias = (conv_bias * scale + shift).expand(v, c_out)
+            weight = weight.view(c_out, 1, -1).transpose(0, 1)  # (1, c_out, k * c_in): as below, k=1
+        else:
+            weight = conv.weight.double().view(k, c_out, -1) * scale.view(1, c_out, 1)
+            # bias[w, c] = scale[c] * sum_k colsum(A_k)[w] * b[k, c] + shift[c]
+            bias = (a.sum(1).unsqueeze(2) * conv_bias.view(k, 1, c_out)).sum(0) * scale + shift
+        c_in = weight.shape[2]
+        self.kernel_size = k
+        self.out_channels = c_out
+        self.aggregate_first = bool(gcn.aggregate_first)
+        self.register_buffer("adjacency", adjacency_rows(a, self.aggregate_first).contiguous().float())
+        if self.aggregate_first:
+            self.register_buffer("weight", weight.transpose(0, 1).reshape(c_out, -1, 1, 1).float())
+            self.register_buffer("bias", bias.t().reshape(1, c_out, 1, v).float())
+        else:
+            self.register_buffer("weight", weight.reshape(k * c_out, c_in, 1, 1).float())
+            self.register_buffer("bias", bias.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, v = x.shape
+        rows = x.permute(0, 2, 3, 1).reshape(n * t, v, c)  # a view: x is channels-last
+        if self.aggregate_first:
+            z = torch.bmm(self.adjacency.expand(n * t, -1, -1), rows)
+            y = F.conv2d(z.view(n, t, v, -1).permute(0, 3, 1, 2), self.weight)
+            return y.add_(self.bias)
+        y = F.conv2d(x, self.weight)
+        y = y.permute(0, 2, 3, 1).reshape(n * t, v * self.kernel_size, self.out_channels)
+        y = torch.baddbmm(self.bias, self.adjacency.expand(n * t, -1, -1), y)
+        return y.view(n, t, v, self.out_channels).permute(0, 3, 1, 2)
 
 
 class FusedBlock(nn.Module):
@@ -65,27 +119,7 @@ class FusedBlock(nn.Module):
 
     def __init__(self, block: STGCNBlock, A: torch.Tensor) -> None:
         super().__init__()
-        gcn = block.gcn
-        k, c_out = gcn.kernel_size, gcn.out_channels
-        c_in = gcn.conv.in_channels
-        v = A.shape[1]
-        a = A.double()
-        scale, shift = _bn_affine(block.tcn[0], c_out)
-        weight = gcn.conv.weight.double().view(k, c_out, c_in) * scale.view(1, c_out, 1)
-        conv_bias = (torch.zeros(k, c_out, dtype=torch.float64) if gcn.conv.bias is None
-                     else gcn.conv.bias.double().view(k, c_out))
-        # bias[w, c] = scale[c] * sum_k colsum(A_k)[w] * b[k, c] + shift[c]
-        bias = (a.sum(1).unsqueeze(2) * conv_bias.unsqueeze(1)).sum(0) * scale + shift  # (V, C_out)
-        self.kernel_size = k
-        self.out_channels = c_out
-        self.aggregate_first = bool(gcn.aggregate_first)
-        self.register_buffer("adjacency", adjacency_rows(a, self.aggregate_first).contiguous().float())
-        if self.aggregate_first:
-            self.register_buffer("gcn_weight", weight.transpose(0, 1).reshape(c_out, k * c_in, 1, 1).float())
-            self.register_buffer("gcn_bias", bias.t().reshape(1, c_out, 1, v).float())
-        else:
-            self.register_buffer("gcn_weight", weight.reshape(k * c_out, c_in, 1, 1).float())
-            self.register_buffer("gcn_bias", bias.float())
+        self.gcn = FusedGraphConv(block.gcn, A, block.tcn[0])
         conv = block.tcn[2]
         tcn_weight, tcn_bias = _fold_conv(conv, block.tcn[3])
         self.register_buffer("tcn_weight", tcn_weight.float())
@@ -101,22 +135,119 @@ class FusedBlock(nn.Module):
         self.register_buffer("res_bias", res_bias.float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, t, v = x.shape
-        rows = x.permute(0, 2, 3, 1).reshape(n * t, v, c)  # a view: x is channels-last
-        if self.aggregate_first:
-            z = torch.bmm(self.adjacency.expand(n * t, -1, -1), rows)
-            y = F.conv2d(z.view(n, t, v, -1).permute(0, 3, 1, 2), self.gcn_weight)
-            y = y.add_(self.gcn_bias)
-        else:
-            y = F.conv2d(x, self.gcn_weight)
-            y = y.permute(0, 2, 3, 1).reshape(n * t, v * self.kernel_size, self.out_channels)
-            y = torch.baddbmm(self.gcn_bias, self.adjacency.expand(n * t, -1, -1), y)
-            y = y.view(n, t, v, self.out_channels).permute(0, 3, 1, 2)
+        y = self.gcn(x)
         y = F.conv2d(y.relu_(), self.tcn_weight, self.tcn_bias, (self.stride, 1), (self.padding, 0))
         if self.residual_mode == 1:
             y = y.add_(x)
         elif self.residual_mode == 2:
             y = y.add_(F.conv2d(x, self.res_weight, self.res_bias, (self.stride, 1)))
+        return y.relu_()
+
+
+class _MaxTail(nn.Module):
+    """An mstcn max-pool branch; the transform BatchNorm's slice stays an affine (max needs its sign)."""
+
+    def __init__(self, pool: nn.MaxPool2d, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("scale", scale.view(1, -1, 1, 1).float())
+        self.register_buffer("shift", shift.view(1, -1, 1, 1).float())
+        self.kernel, self.stride = int(pool.kernel_size[0]), int(pool.stride[0])
+        self.padding = int(pool.padding[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = temporal_max_pool(x, self.kernel, self.stride, self.padding)
+        return torch.addcmul(self.shift, y, self.scale)
+
+
+class _Conv(nn.Module):
+    """A (k x 1) conv with what followed it folded in: mstcn branches, unit_tcn, down, residual."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight.float())
+        self.register_buffer("bias", bias.float())
+        self.stride, self.padding = int(conv.stride[0]), int(conv.padding[0])
+        self.dilation = int(conv.dilation[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight, self.bias, (self.stride, 1), (self.padding, 0), (self.dilation, 1))
+
+
+def _fold_unit_tcn(tcn: nn.Module) -> _Conv:
+    return _Conv(*_fold_conv(tcn.conv, tcn.bn if tcn.bn is not None else nn.Identity()), tcn.conv)
+
+
+class FusedMSTCN(nn.Module):
+    """mstcn, eval only: the branches' 1x1 convs (BN folded) as one conv, ReLU, per-branch temporal conv or
+    max pool, plain 1x1 branches; the transform BN folded into the branch ends, the last BN into its conv."""
+
+    def __init__(self, tcn: MSTCN) -> None:
+        super().__init__()
+        scale, shift = _bn_affine(tcn.transform[0], tcn.transform[0].num_features)
+        offsets, start = [], 0
+        for branch in tcn.branches:
+            width = branch.out_channels if isinstance(branch, nn.Conv2d) else branch[0].out_channels
+            offsets.append((start, start + width))
+            start += width
+        heads = [i for i, b in enumerate(tcn.branches) if isinstance(b, nn.Sequential)]
+        plain = [i for i, b in enumerate(tcn.branches) if isinstance(b, nn.Conv2d)]
+        folded = [_fold_conv(tcn.branches[i][0], tcn.branches[i][1]) for i in heads]
+        self.register_buffer("head_weight", torch.cat([w for w, _ in folded]).float())
+        self.register_buffer("head_bias", torch.cat([b for _, b in folded]).float())
+        self.widths = [tcn.branches[i][0].out_channels for i in heads]
+        tails = []
+        for i in heads:
+            a, b = offsets[i]
+            tail = tcn.branches[i][3]
+            tails.append(_Conv(*_fold_affine(tail.conv, scale[a:b], shift[a:b]), tail.conv)
+                         if isinstance(tail, UnitTCN) else _MaxTail(tail, scale[a:b], shift[a:b]))
+        self.tails = nn.ModuleList(tails)
+        self.plains = nn.ModuleList(
+            _Conv(*_fold_affine(tcn.branches[i], scale[a:b], shift[a:b]), tcn.branches[i])
+            for i, (a, b) in ((i, offsets[i]) for i in plain))
+        # the fused branches concatenate heads first, then plain branches: the conv's inputs follow
+        order = torch.cat([torch.arange(*offsets[i]) for i in heads + plain])
+        weight, bias = _fold_conv(tcn.transform[2], tcn.bn)
+        self.register_buffer("out_weight", weight[:, order].contiguous().float())
+        self.register_buffer("out_bias", bias.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.conv2d(x, self.head_weight, self.head_bias).relu_()
+        parts = torch.split(h, self.widths, 1)
+        outs: list[torch.Tensor] = []
+        for i, tail in enumerate(self.tails):
+            outs.append(tail(parts[i]))
+        for plain in self.plains:
+            outs.append(plain(x))
+        return F.conv2d(torch.cat(outs, 1).relu_(), self.out_weight, self.out_bias)
+
+
+class FusedGCNBlock(nn.Module):
+    """One ST-GCN++ (1.x general) block, eval only:
+    ``relu(tcn'(relu(gcn'(x) + down'(x))) + residual'(x))``."""
+
+    def __init__(self, block: GCNBlock) -> None:
+        super().__init__()
+        gcn = block.gcn
+        self.gcn = FusedGraphConv(gcn, gcn.adjacency().detach(), gcn.bn)
+        self.gcn_res = 0 if not gcn.with_res else (1 if gcn.down is None else 2)
+        self.down = _Conv(*_fold_conv(gcn.down[0], gcn.down[1]), gcn.down[0]) if gcn.down is not None \
+            else nn.Identity()
+        self.tcn = FusedMSTCN(block.tcn) if isinstance(block.tcn, MSTCN) else _fold_unit_tcn(block.tcn)
+        self.residual_mode = RESIDUAL_MODES[block.residual_mode]
+        self.residual = _fold_unit_tcn(block.residual) if block.residual_mode == "conv" else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.gcn(x)
+        if self.gcn_res == 1:
+            y = y.add_(x)
+        elif self.gcn_res == 2:
+            y = y.add_(self.down(x))
+        y = self.tcn(y.relu_())
+        if self.residual_mode == 1:
+            y = y.add_(x)
+        elif self.residual_mode == 2:
+            y = y.add_(self.residual(x))
         return y.relu_()
 
 
@@ -136,8 +267,8 @@ class FusedSkeletonGCN(nn.Module):
         self.register_buffer("data_scale", scale.view(v, c).float())
         self.register_buffer("data_shift", shift.view(v, c).float())
         with torch.no_grad():
-            blocks = [FusedBlock(block, backbone.block_adjacency(i).detach())
-                      for i, block in enumerate(backbone.st_gcn_networks)]
+            blocks = [FusedBlock(block, backbone.block_adjacency(i).detach()) if isinstance(block, STGCNBlock)
+                      else FusedGCNBlock(block) for i, block in enumerate(backbone.st_gcn_networks)]
         self.blocks = nn.ModuleList(blocks)
         self.register_buffer("fc_weight", head.fc.weight.detach().view(self.num_classes, -1).clone())
         self.register_buffer("fc_bias", head.fc.bias.detach().clone())
@@ -190,9 +321,10 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
         raise StgcnError(f"fuse_conv_bn expects a SkeletonGCN (from stgcn.build_model), got "
                          f"{type(model).__name__}")
     backbone = model.backbone
-    other = sorted({type(b).__name__ for b in backbone.st_gcn_networks if not isinstance(b, STGCNBlock)})
+    other = sorted({type(b).__name__ for b in backbone.st_gcn_networks
+                    if not isinstance(b, (STGCNBlock, GCNBlock))})
     if other or backbone.data_bn_type == "MVC":
-        what = f"{', '.join(other)} blocks" if other else "data_bn_type='MVC'"
-        raise StgcnError(f"fuse_conv_bn folds ST-GCN blocks only; this model has {what} (ST-GCN++ "
-                         "options); run it unfused (drop --fuse-conv-bn)")
+        what = f"{', '.join(other)} blocks" if other else "data_bn_type='MVC' (a per-person-slot data BN)"
+        raise StgcnError(f"fuse_conv_bn folds ST-GCN and ST-GCN++ blocks only; this model has {what}; "
+                         "run it unfused (drop --fuse-conv-bn)")
     return FusedSkeletonGCN(model).to(next(model.parameters()).device)

@@ -95,7 +95,10 @@ class ConvTemporalGraphical(nn.Module):
                 return out
             # Added on the (frame, joint * channel) rows view: the bias gradient is then a sum over
             # rows, ~25x faster than reducing a broadcast over a channels-last 4-D tensor.
-            rows = out.permute(0, 2, 3, 1).reshape(n * t, v * c_out) + bias_wc.reshape(1, v * c_out)
+            # In the activation's dtype: under autocast the fp32 table would promote the bf16
+            # output (and every BN, ReLU and cast after it) to fp32.
+            bias_rows = bias_wc.reshape(1, v * c_out).to(out.dtype)
+            rows = out.permute(0, 2, 3, 1).reshape(n * t, v * c_out) + bias_rows
             return rows.view(n, t, v, c_out).permute(0, 3, 1, 2)
         y = F.conv2d(x, weight)  # channels-last (n, t, v, k*c_out): rows (v, k) of each frame
         y = y.permute(0, 2, 3, 1).reshape(n * t, v * k, c_out)

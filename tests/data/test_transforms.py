@@ -425,3 +425,18 @@ def test_flip_pairs_and_bad_arguments():
     with pytest.raises(StgcnError, match="keypoints have 17 joints"):
         flip = build_transform(dict(type="Flip", dataset="nturgb+d", flip_ratio=1.0))
         flip(_sample(v=17, c=2, score=False))
+
+
+def test_random_sample_frames_test_clips():
+    from stgcn.data.transforms import RandomSampleFrames
+
+    one = RandomSampleFrames(clip_len=6, test_mode=True)({"total_frames": 40})
+    many = RandomSampleFrames(clip_len=6, test_mode=True, num_clips=4)({"total_frames": 40})
+    again = RandomSampleFrames(clip_len=6, test_mode=True, num_clips=4)({"total_frames": 40})
+    assert many["num_clips"] == 4 and many["frame_inds"].shape == (24,)
+    np.testing.assert_array_equal(many["frame_inds"][:6], one["frame_inds"])  # clip 0: evenly spaced
+    np.testing.assert_array_equal(many["frame_inds"], again["frame_inds"])  # deterministic
+    clips = many["frame_inds"].reshape(4, 6)
+    assert (np.diff(clips, axis=1) >= 0).all() and clips.max() < 40 and len({tuple(c) for c in clips}) == 4
+    with pytest.raises(StgcnError, match="set test_mode=True"):
+        RandomSampleFrames(clip_len=6, num_clips=2)

@@ -187,14 +187,20 @@ def test_crafted_checkpoints_run_no_code(tmp_path, monkeypatch):
     assert not (tmp_path / "pwned_marker").exists()
 
 
-def test_fuse_serves_1x_stgcn_and_refuses_stgcnpp(tmp_path):
-    d = oracle("stgcn_3d_ntu")
-    model, _ = loaded("stgcn_3d_ntu", tmp_path)
+@pytest.mark.parametrize("name", FIXTURES)
+def test_fuse_serves_1x_stgcn_and_stgcnpp(name, tmp_path):
+    d = oracle(name)
+    model, _ = loaded(name, tmp_path)
+    fused = fuse_conv_bn(model)
     with torch.no_grad():
-        assert_logits_close(fuse_conv_bn(model)(ours(d["inputs"][0])), d["logits"][0])
-    plus = stgcn.build_model(oracle("stgcnpp_2d_coco")["model_cfg"])
-    with pytest.raises(StgcnError, match="GCNBlock blocks .*ST-GCN\\+\\+.*drop --fuse-conv-bn"):
-        fuse_conv_bn(plus)
+        for x, want in zip(d["inputs"], d["logits"], strict=True):
+            assert_logits_close(fused(ours(x)), want)
+
+
+def test_fuse_refuses_per_person_data_bn():
+    model = stgcn.build_model(_tiny_1x(data_bn_type="MVC"))
+    with pytest.raises(StgcnError, match="data_bn_type='MVC'.*drop --fuse-conv-bn"):
+        fuse_conv_bn(model)
 
 
 def _tiny_1x(**backbone):

@@ -1,0 +1,39 @@
+# ST-GCN++ on NW-UCLA cross-view, joint-motion stream: joint[t + 1] - joint[t] (zero at the last frame).
+# Same recipe as the joint stream (its comments say why); GenSkeFeat turns the aligned joints into this
+# stream's features just before FormatGCNInput.
+#   python tools/train.py configs/skeleton/stgcnpp/stgcnpp_nwucla_xview_jm_3d.py --validate --seed 0
+#   python tools/test.py configs/skeleton/stgcnpp/stgcnpp_nwucla_xview_jm_3d.py \
+#       work_dirs/stgcnpp_nwucla_xview_jm_3d/latest.pth --out result_jm.pkl
+# Fuse the four streams' outputs (joint, bone, jm, bm) with
+#   stgcn ensemble result_j.pkl result_b.pkl result_jm.pkl result_bm.pkl --weights 2 2 1 1 \
+#       --ann data/nw_ucla.pkl --split xview_val
+_base_ = './stgcnpp_nwucla_xview_joint_3d.py'
+CLIP_LEN = 24
+ROT = 0.3
+train_pipeline = [
+    dict(type='PreNormalize3D', zaxis=(0, 1), xaxis=(8, 4), align_center=False, keep_float64=False),
+    dict(type='RandomSampleFrames', clip_len=CLIP_LEN),
+    dict(type='PoseDecode'),
+    dict(type='CenterJoint', joint=1, frame=0),
+    dict(type='RandomRot', theta=ROT),
+    dict(type='RandomScale', scale=0.2),
+    dict(type='GenSkeFeat', dataset='nw-ucla', feats=['jm']),
+    dict(type='FormatGCNInput', input_format='NCTVM', num_person=1),
+    dict(type='Collect', keys=['keypoint', 'label'], meta_keys=[]),
+    dict(type='ToTensor', keys=['keypoint'])
+]
+test_pipeline = [
+    dict(type='PreNormalize3D', zaxis=(0, 1), xaxis=(8, 4), align_center=False, keep_float64=False),
+    dict(type='RandomSampleFrames', clip_len=CLIP_LEN, test_mode=True),
+    dict(type='PoseDecode'),
+    dict(type='CenterJoint', joint=1, frame=0),
+    dict(type='GenSkeFeat', dataset='nw-ucla', feats=['jm']),
+    dict(type='FormatGCNInput', input_format='NCTVM', num_person=1),
+    dict(type='Collect', keys=['keypoint', 'label'], meta_keys=[]),
+    dict(type='ToTensor', keys=['keypoint'])
+]
+data = dict(
+    train=dict(pipeline=train_pipeline),
+    val=dict(pipeline=test_pipeline),
+    test=dict(pipeline=test_pipeline))
+work_dir = './work_dirs/stgcnpp_nwucla_xview_jm_3d/'

@@ -1,0 +1,79 @@
+# ST-GCN++ (Duan et al. 2022; mmaction2 1.x / PYSKL STGCN with gcn_adaptive='init', gcn_with_res=True,
+# tcn_type='mstcn') on Penn Action (official train/test split: 1258 / 1068 clips, 15 classes), joint
+# stream, 2D joints in the COCO-17 layout (eyes and ears absent: zero with score 0); channels x, y,
+# visibility score; one person per clip.
+#   python -m stgcn.cli convert penn-action <penn_action>/labels data/penn_action.pkl
+#   python tools/train.py configs/skeleton/stgcnpp/stgcnpp_penn_action_joint_2d.py --validate --seed 0
+#   python tools/test.py configs/skeleton/stgcnpp/stgcnpp_penn_action_joint_2d.py \
+#       work_dirs/stgcnpp_penn_action_joint_2d/latest.pth --eval top_k_accuracy mean_class_accuracy
+# Data handling, optimiser and schedule are those of configs/skeleton/stgcn/stgcn_penn_action_joint_2d.py
+# (pixels -> [-1, 1] by each clip's frame size, small rotation and scaling in training, M = 1, 32 frames
+# by uniform segment sampling, SGD nesterov, cosine with warm-up, label smoothing 0.1); only the backbone
+# and head differ. Training runs under bf16 autocast on CPU (`fp16 = dict(...)`).
+CLIP_LEN = 32
+model = dict(
+    type='RecognizerGCN',
+    backbone=dict(
+        type='STGCN',
+        in_channels=3,
+        num_person=1,
+        gcn_adaptive='init',
+        gcn_with_res=True,
+        tcn_type='mstcn',
+        graph_cfg=dict(layout='coco', mode='spatial')),
+    cls_head=dict(
+        type='GCNHead',
+        num_classes=15,
+        in_channels=256,
+        label_smooth_eps=0.1,
+        loss_cls=dict(type='CrossEntropyLoss')))
+# A RecognizerGCN model in this (mmcv-1.x style) file makes it a PYSKL-format config: raw logits out, as
+# the ST-GCN configs give (PYSKL's default averages softmax probabilities), and float32 after
+# PreNormalize3D.
+test_cfg = dict(average_clips=None)
+
+class_names = 'penn_action'  # label i is class_names[i] (stgcn.data.classes)
+dataset_type = 'PoseDataset'
+ann_file = 'data/penn_action.pkl'
+train_pipeline = [
+    dict(type='UniformSampleFrames', clip_len=CLIP_LEN),
+    dict(type='PoseDecode'),
+    dict(type='PreNormalize2D'),
+    dict(type='RandomRot', theta=0.2),
+    dict(type='RandomScale', scale=0.1),
+    dict(type='FormatGCNInput', input_format='NCTVM', num_person=1),
+    dict(type='Collect', keys=['keypoint', 'label'], meta_keys=[]),
+    dict(type='ToTensor', keys=['keypoint'])
+]
+test_pipeline = [
+    dict(type='UniformSampleFrames', clip_len=CLIP_LEN, test_mode=True),
+    dict(type='PoseDecode'),
+    dict(type='PreNormalize2D'),
+    dict(type='FormatGCNInput', input_format='NCTVM', num_person=1),
+    dict(type='Collect', keys=['keypoint', 'label'], meta_keys=[]),
+    dict(type='ToTensor', keys=['keypoint'])
+]
+data = dict(
+    videos_per_gpu=16,
+    workers_per_gpu=1,
+    test_dataloader=dict(videos_per_gpu=32),
+    train=dict(type=dataset_type, ann_file=ann_file, split='train', pipeline=train_pipeline),
+    val=dict(type=dataset_type, ann_file=ann_file, split='test', pipeline=test_pipeline),
+    test=dict(type=dataset_type, ann_file=ann_file, split='test', pipeline=test_pipeline))
+
+optimizer = dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=0.0004, nesterov=True)
+optimizer_config = dict(grad_clip=None)
+lr_config = dict(policy='CosineAnnealing', min_lr=0, by_epoch=False, warmup='linear',
+                 warmup_iters=2, warmup_by_epoch=True, warmup_ratio=0.01)
+total_epochs = 20
+fp16 = dict(loss_scale=512.)  # bf16 autocast on CPU (no loss scaling needed there)
+checkpoint_config = dict(interval=10)
+evaluation = dict(interval=10, metrics=['top_k_accuracy', 'mean_class_accuracy'])
+log_config = dict(interval=20, hooks=[dict(type='TextLoggerHook')])
+
+dist_params = dict(backend='nccl')
+log_level = 'INFO'
+work_dir = './work_dirs/stgcnpp_penn_action_joint_2d/'
+load_from = None
+resume_from = None
+workflow = [('train', 1)]

@@ -1,0 +1,63 @@
+"""The ST-GCN++ configs: the data handling and schedule of their ST-GCN counterparts, an ST-GCN++ model."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import stgcn
+from stgcn.engine.config import load_config
+from stgcn.models.stgcnpp import MSTCN, GCNBlock
+
+ROOT = Path(__file__).resolve().parents[1]
+PAIRS = {f"stgcnpp_nwucla_xview_{s}_3d.py": f"stgcn_nwucla_xview_{s}_3d.py"
+         for s in ("joint", "bone", "jm", "bm")}
+PAIRS["stgcnpp_penn_action_joint_2d.py"] = "stgcn_penn_action_joint_2d.py"
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_stgcnpp_config_is_its_stgcn_recipe_with_the_stgcnpp_model(name):
+    plus = load_config(ROOT / "configs/skeleton/stgcnpp" / name)
+    base = load_config(ROOT / "configs/skeleton/stgcn" / PAIRS[name])
+    # a RecognizerGCN model makes the file a PYSKL-format config: its final Collect + ToTensor read as
+    # PackActionInputs (the same item for one clip); it asks for float32 and raw logits, as 0.x gives
+    assert plus["test_cfg"] == {"average_clips": None}
+    for part in ("train", "val", "test"):
+        want = [dict(step, keep_float64=False) if step["type"] == "PreNormalize3D" else step
+                for step in base["data"][part]["pipeline"][:-2]] + [{"type": "PackActionInputs"}]
+        assert plus["data"][part]["pipeline"] == want
+        assert {**plus["data"][part], "pipeline": None} == {**base["data"][part], "pipeline": None}
+    differ = {k for k in set(plus) | set(base) if plus.get(k) != base.get(k)}
+    pipelines = {"train_pipeline", "test_pipeline"} if "nwucla" in name else set()  # keep_float64=False
+    assert differ == {"model", "work_dir", "fp16", "data", "test_cfg", "converted_from"} | pipelines
+    assert plus["fp16"] == {"loss_scale": 512.0}  # bf16 autocast on CPU
+    model = stgcn.build_model(plus["model"])
+    blocks = model.backbone.st_gcn_networks
+    assert all(isinstance(b, GCNBlock) and isinstance(b.tcn, MSTCN) and b.gcn.adaptive == "init"
+               for b in blocks)
+    head = base["model"]["cls_head"]
+    v = model.backbone.num_node
+    assert (model.cls_head.num_classes, model.cls_head.num_person, v) == (head["num_classes"], 1,
+                                                                        20 if "nwucla" in name else 17)
+    with torch.no_grad():
+        assert model.eval()(torch.randn(2, 3, 24, v, 1)).shape == (2, head["num_classes"])
+
+
+def test_recognizer_runs_stgcnpp_fused_with_the_unfused_scores():
+    from stgcn.inference.api import Recognizer
+    from stgcn.models.fuse import FusedSkeletonGCN
+    from tests.models.helpers import randomize
+
+    cfg = load_config(ROOT / "configs/skeleton/stgcnpp/stgcnpp_penn_action_joint_2d.py")
+    torch.manual_seed(0)
+    model = stgcn.build_model(cfg["model"])
+    randomize(model)
+    rng = np.random.default_rng(0)
+    samples = [{"keypoint": rng.uniform(0, 400, (1, t, 17, 2)).astype(np.float32),
+                "keypoint_score": rng.uniform(0, 1, (1, t, 17)).astype(np.float32),
+                "img_shape": (480, 640), "total_frames": t} for t in (40, 75)]
+    fused = Recognizer(model, cfg, class_names="penn_action")
+    assert isinstance(fused.fast_model, FusedSkeletonGCN)
+    plain = Recognizer(model, cfg, fuse=False)
+    np.testing.assert_allclose(fused.scores(samples), plain.scores(samples), atol=1e-5, rtol=0)

@@ -198,7 +198,13 @@ class Setup:
 
             calib = [to_ours(make_batch(self.persons, 1, 1 + i % 2, self.frames, offset=3 * i)).numpy()
                      for i in range(8)]
-            data = quantize_int8(onnx_bytes(self.fused(), example=torch.from_numpy(calib[0])), calib)
+            try:
+                data = quantize_int8(onnx_bytes(self.fused(), example=torch.from_numpy(calib[0])), calib)
+            except Exception as err:  # onnxruntime's quantizer: report it, time the other modes
+                self.int8 = False
+                self.notes.append(f"ort-int8: quantization failed for {self.model} "
+                                  f"({type(err).__name__}: {str(err)[:120]})")
+                return None
             self._session = onnx_session(data, threads=self.threads)
         return self._session
 

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from tests.conftest import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +98,22 @@ def test_bench_stgcnpp_compares_the_models_and_its_mstcn_paths():
                      "--repeats", "1", "--precision", "fp32")
     assert "ST-GCN++: 1.38 M parameters" in out
     assert "train fp32 B2: ST-GCN " in out and "ST-GCN++ per-branch" in out and "ST-GCN++ fused" in out
+
+
+def test_bench_pack_ntu_set_is_an_ntu60_split_file(tmp_path):
+    """The generated start-up set: NTU60 3D shapes, 60 classes, xsub splits, read by PoseDataset."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_pack import make_ntu_annotations
+
+    from stgcn.data import PoseDataset, load_pickle
+
+    make_ntu_annotations(tmp_path / "ntu.pkl", 90, min_frames=30, max_frames=40)
+    data = load_pickle(tmp_path / "ntu.pkl")
+    shapes = {a["keypoint"].shape[:1] + a["keypoint"].shape[2:] for a in data["annotations"]}
+    assert shapes == {(2, 25, 3)}
+    assert {a["keypoint"].dtype for a in data["annotations"]} == {np.dtype(np.float32)}
+    assert {a["label"] for a in data["annotations"]} == set(range(60))
+    assert all(30 <= a["total_frames"] <= 40 for a in data["annotations"])
+    train = PoseDataset(tmp_path / "ntu.pkl", [], split="xsub_train")
+    val = PoseDataset(tmp_path / "ntu.pkl", [], split="xsub_val")
+    assert len(train) + len(val) == 90 and 0 < len(val) < len(train)

@@ -122,9 +122,16 @@ class PoseDataset(Dataset):
         self.indices = self._select(split, splits)
         self._zeroed: set[int] = set()
         self._check_samples()
-        self.labels: list[int] = [int(self._field(i, "label")) for i in self.indices]
-        self.frame_dirs: list[str] = [str(self._field(i, "frame_dir")) for i in self.indices]
+        self.labels, self.frame_dirs = self._listed()
         self._output_checked = False
+
+    def _listed(self) -> tuple[list[int], list[str]]:
+        """(labels, frame_dirs) of the selected samples, dataset order."""
+        if isinstance(self.records, PackedAnnotations):
+            labels, names = self.records.labels, self.records.frame_dirs  # already int / str
+            return [labels[i] for i in self.indices], [names[i] for i in self.indices]
+        return ([int(self.records[i]["label"]) for i in self.indices],
+                [str(self.records[i]["frame_dir"]) for i in self.indices])
 
     def _field(self, i: int, key: str) -> object:
         if isinstance(self.records, PackedAnnotations):
@@ -146,7 +153,7 @@ class PoseDataset(Dataset):
             wanted = set(splits[split])
             records = self.records
             if isinstance(records, PackedAnnotations):
-                ids = (records.scalars(i).get("filename", fd) for i, fd in enumerate(records.frame_dirs))
+                ids = records.ids()
             else:
                 ids = [r.get("filename", r.get("frame_dir")) if isinstance(r, dict) else None
                        for r in records]
@@ -206,6 +213,19 @@ class PoseDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def __getstate__(self) -> dict:
+        """A spawned worker's copy: packed records travel as their path, the per-sample lists are rebuilt."""
+        state = dict(self.__dict__)
+        if isinstance(self.records, PackedAnnotations):
+            state.update(labels=None, frame_dirs=None, indices=np.asarray(self.indices, np.int64))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.labels is None:
+            self.indices = self.indices.tolist()
+            self.labels, self.frame_dirs = self._listed()
 
     def prepare(self, idx: int) -> dict:
         """The results dict for sample idx before the pipeline: a private copy of that one sample."""

@@ -3,8 +3,10 @@
 A pickle of per-sample arrays has to be unpickled whole by every process that reads it, and forked
 DataLoader workers slowly duplicate it page by page. A packed directory instead holds
 
-    meta.json            format/version, V and C, frame_dirs, the split dict, per-sample scalar fields
-                         (total_frames, img_shape, ...), the indices of samples with NaN/inf values
+    meta.json            format/version, V and C, frame_dirs, the split dict, the indices of samples with
+                         NaN/inf values, per-sample scalar fields that do not fit a column (`rest`)
+    columns.npz          per-sample scalar fields (total_frames, img_shape, ...) one array per field,
+                         for fields every sample has with one type (tuples become rows)
     keypoint.npy         all persons' frames stacked: (sum of M*T over samples, V, C), source dtype
     keypoint_score.npy   (sum of M*T, V), when the samples have scores
     index.npy            int64 (N, 3): row offset, M, T of each sample
@@ -12,7 +14,9 @@ DataLoader workers slowly duplicate it page by page. A packed directory instead 
     source.json          the fingerprint of the source pickle (`stgcn.data.fingerprint`)
 
 opened with `np.load(mmap_mode='r')`, so every process shares the OS page cache and a sample is a
-view of its rows. The directory is written into a temp dir beside it and renamed into place.
+view of its rows. Opening costs O(ms) per 100k samples: no per-sample Python object is built (the scalar
+fields are columns, version 3; versions 1-2 kept them as one JSON dict per sample). The directory is
+written into a temp dir beside it and renamed into place.
 A `<ANN.pkl>.packed/` beside its pickle is read in its place only while the pickle is the file it was
 packed from (by content, see `stgcn.data.fingerprint`). Opening checks every file's presence, shape and
 dtype against meta.json (headers only), so a damaged directory fails at once with the file to blame.
@@ -31,14 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from stgcn.data import fingerprint
+from stgcn.data.packed_columns import restore, to_columns
 from stgcn.data.safe_pickle import load_pickle
 from stgcn.data.samples import find_problems
 from stgcn.errors import StgcnError
 from stgcn.progress import Progress
 
-FORMAT, VERSION = "stgcn-packed", 2
-READABLE_VERSIONS = (1, 2)  # 1 lacks source.json: readable when given, never used in place of a pickle
-META_FILE, SOURCE_FILE = "meta.json", "source.json"
+FORMAT, VERSION = "stgcn-packed", 3
+READABLE_VERSIONS = (1, 2, 3)  # 1 lacks source.json: readable when given, never used in place of a pickle
+META_FILE, SOURCE_FILE, COLUMNS_FILE = "meta.json", "source.json", "columns.npz"
 ARRAY_FIELDS = ("keypoint", "keypoint_score")
 _RESERVED = set(ARRAY_FIELDS) | {"frame_dir", "label"}
 
@@ -166,10 +171,13 @@ def pack_annotations(data: object, out_dir: str | os.PathLike, source: str = "<m
         del arrays
         np.save(tmp / "index.npy", index)
         np.save(tmp / "labels.npy", np.array([int(a["label"]) for a in annotations], np.int64))
+        columns, kinds, rest = to_columns(scan["extras"])
+        with open(tmp / COLUMNS_FILE, "wb") as f:
+            np.savez(f, **{f"c{j}": arr for j, arr in enumerate(columns.values())})
         meta = dict(format=FORMAT, version=VERSION, num_samples=len(annotations), num_joints=v,
                     num_channels=c, fields={f: str(dt) for f, dt in scan["dtypes"].items()},
                     source=str(source), frame_dirs=[str(a.get("frame_dir", "")) for a in annotations],
-                    split=split, extras=scan["extras"], nonfinite=scan["nonfinite"])
+                    split=split, columns=kinds, rest=rest, nonfinite=scan["nonfinite"])
         with open(tmp / META_FILE, "w") as f:
             json.dump(meta, f)
         if source_record is not None:
@@ -232,8 +240,8 @@ def find_packed(ann_file: str | os.PathLike) -> tuple[Path | None, str | None]:
 class PackedAnnotations(Sequence):
     """A packed directory as a read-only sequence of annotation dicts whose arrays are mmap views.
 
-    The arrays are mapped lazily in each process (never pickled), so DataLoader workers, forked or
-    spawned, share the OS page cache.
+    The arrays are mapped lazily in each process and a pickled copy is just the path (reopened on
+    unpickling), so DataLoader workers, forked or spawned, share the OS page cache and hold no copy.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -261,15 +269,22 @@ class PackedAnnotations(Sequence):
             self.nonfinite: list[int] = list(meta["nonfinite"])
             self.fields: list[str] = list(meta["fields"])
             self.num_joints, self.num_channels = int(meta["num_joints"]), int(meta["num_channels"])
-            self._extras: list[dict] = list(meta["extras"])  # JSON lists become tuples again in scalars()
+            if meta["version"] >= 3:
+                self._kinds: dict[str, str] = dict(meta["columns"])
+                self._rest: dict[str, dict] = dict(meta["rest"])  # JSON lists become tuples in scalars()
+                extras = len(self.frame_dirs)
+            else:  # one dict per sample
+                self._kinds, extras = {}, len(meta["extras"])
+                self._rest = {str(i): extra for i, extra in enumerate(meta["extras"]) if extra}
         except (KeyError, TypeError, ValueError) as exc:
             raise self._damaged(META_FILE, f"lacks a valid {exc}") from None
         n = len(self.frame_dirs)
         self.index = self._load("index.npy", (n, 3), "i")
         self.labels: list[int] = self._load("labels.npy", (n,), "i").tolist()
-        if len(self._extras) != n or self.fields[:1] != ["keypoint"]:
-            raise self._damaged(META_FILE, f"disagrees with itself ({n} frame_dirs, {len(self._extras)} "
+        if extras != n or self.fields[:1] != ["keypoint"]:
+            raise self._damaged(META_FILE, f"disagrees with itself ({n} frame_dirs, {extras} "
                                 f"extras, fields {self.fields})")
+        self._columns = self._load_columns(n)
         rows = int((self.index[:, 0] + self.index[:, 1] * self.index[:, 2]).max(initial=0))
         tails = {"keypoint": (self.num_joints, self.num_channels), "keypoint_score": (self.num_joints,)}
         self._shapes = {name: (None,) + tails.get(name, ()) for name in self.fields}
@@ -298,6 +313,30 @@ class PackedAnnotations(Sequence):
             raise self._damaged(name, f"has dtype {arr.dtype}, meta.json says {dtype or kind}")
         return arr
 
+    def _load_columns(self, n: int) -> dict[str, np.ndarray]:
+        """The scalar-field columns (small: read into memory), each checked to hold n samples."""
+        if not self._kinds:
+            return {}
+        try:
+            with np.load(self.path / COLUMNS_FILE, allow_pickle=False) as npz:
+                columns = {key: npz[f"c{j}"] for j, key in enumerate(self._kinds)}
+        except FileNotFoundError:
+            raise self._damaged(COLUMNS_FILE, "is missing") from None
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise self._damaged(COLUMNS_FILE, f"is truncated or damaged ({str(exc)[:60]})") from None
+        for key, arr in columns.items():
+            if len(arr) != n or arr.ndim != (2 if self._kinds[key] == "tuple" else 1):
+                raise self._damaged(COLUMNS_FILE, f"field {key!r} has shape {arr.shape}, expected {n} rows")
+        return columns
+
+    def ids(self) -> list[str]:
+        """What a split names each sample by: its `filename` field when it has one, else its frame_dir."""
+        names = self._columns.get("filename")
+        if names is not None and names.dtype.kind == "U":
+            return names.tolist()
+        return [self._rest.get(str(i), {}).get("filename", fd) if self._rest else fd
+                for i, fd in enumerate(self.frame_dirs)]
+
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
@@ -306,7 +345,10 @@ class PackedAnnotations(Sequence):
         return self._arrays
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_arrays"} | {"_arrays": None}
+        return {"path": str(self.path)}  # a worker reopens the directory: nothing per sample travels
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
 
     def __len__(self) -> int:
         return len(self.frame_dirs)
@@ -317,7 +359,9 @@ class PackedAnnotations(Sequence):
 
     def scalars(self, i: int) -> dict:
         """Sample i's fields other than the arrays (frame_dir, label, total_frames, ...)."""
-        item = {k: tuple(v) if isinstance(v, list) else v for k, v in self._extras[i].items()}
+        item = {k: restore(arr, i, self._kinds[k]) for k, arr in self._columns.items()}
+        for k, v in self._rest.get(str(i), {}).items():
+            item[k] = tuple(v) if isinstance(v, list) else v
         return dict(item, frame_dir=self.frame_dirs[i], label=self.labels[i])
 
     def __getitem__(self, i: int) -> dict:

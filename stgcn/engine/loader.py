@@ -8,6 +8,7 @@ sample; :func:`stgcn.engine.dist.gather_ordered` puts the results back in datase
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 
@@ -82,6 +83,9 @@ class SeededDataset(Dataset):
 
 def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)
+    # A forked worker shares the parent's Python objects copy-on-write; a full garbage collection would
+    # write to every one of them (and so copy their pages). Frozen objects are never collected.
+    gc.freeze()
 
 
 def build_train_loader(dataset: Dataset, settings: dict, info: DistInfo, seed: int,

@@ -53,3 +53,19 @@ def test_same_content_new_mtime_refreshes_the_record(tmp_path):
     os.utime(path, ns=(record.mtime_ns + 10**9, record.mtime_ns + 10**9))
     assert mismatch(path, record, tmp_path / "source.json") is None
     assert load(tmp_path / "source.json").mtime_ns == record.mtime_ns + 10**9
+
+
+def test_unchanged_file_is_matched_without_hashing_all_of_it(tmp_path, monkeypatch):
+    """The start-up path: same size, end blocks and mtime (a hard link too) never pays the whole-file hash."""
+    from stgcn.data import fingerprint as fingerprint_module
+
+    path = tmp_path / "a.pkl"
+    _file(path)
+    record = fingerprint(path)
+    os.link(path, tmp_path / "b.pkl")
+
+    def whole_file_hash(f):
+        raise AssertionError("the whole file was hashed")
+
+    monkeypatch.setattr(fingerprint_module, "_full_sha1", whole_file_hash)
+    assert mismatch(path, record) is None and mismatch(tmp_path / "b.pkl", record) is None

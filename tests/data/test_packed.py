@@ -175,7 +175,7 @@ def test_corrupt_or_foreign_directories(tmp_path):
         PackedAnnotations(tmp_path)
     out = tmp_path / "out"
     pack_annotations(_items(), out)
-    meta = (out / "meta.json").read_text().replace('"version": 2', '"version": 99')
+    meta = (out / "meta.json").read_text().replace('"version": 3', '"version": 99')
     (out / "meta.json").write_text(meta)
     with pytest.raises(StgcnError, match="version 99 is not supported"):
         PackedAnnotations(out)
@@ -206,6 +206,11 @@ def _damage(out, how):
         np.save(out / "keypoint_score.npy", np.zeros((100, 17), np.float64))
     elif how == "not npy":
         (out / "labels.npy").write_bytes(b"garbage")
+    elif how == "missing columns":
+        os.remove(out / "columns.npz")
+    elif how == "short column":
+        with open(out / "columns.npz", "wb") as f:
+            np.savez(f, **{f"c{j}": np.zeros((2, 2) if j else 2, np.int64) for j in range(4)})
 
 
 @pytest.mark.parametrize("how, file, what", [
@@ -218,6 +223,8 @@ def _damage(out, how):
     ("labels count", "labels.npy", r"has shape \(3,\), meta.json implies \(5,\)"),
     ("score dtype", "keypoint_score.npy", "has dtype float64, meta.json says float16"),
     ("not npy", "labels.npy", "is truncated or not a .npy file"),
+    ("missing columns", "columns.npz", "is missing"),
+    ("short column", "columns.npz", r"field 'total_frames' has shape \(2,\), expected 5 rows"),
 ])
 def test_damaged_pack_names_the_file_and_the_fix(tmp_path, how, file, what):
     path = _split_file(tmp_path, _items())
@@ -254,7 +261,69 @@ def test_model_dependent_rules_still_apply_to_packs(tmp_path):
         PoseDataset(out, PIPELINE, num_classes=3)
     with pytest.raises(StgcnError, match=r"sample #0 \(v0\): field 'keypoint' has V != 25 .*\(\+4 more"):
         PoseDataset(out, PIPELINE, spec=SampleSpec(num_joints=25))
-    meta = (out / "meta.json").read_text().replace('"version": 2', '"version": 1')
-    (out / "meta.json").write_text(meta.replace('"total_frames": 4', '"total_frames": 40'))
+    _downgrade(out, 1, total_frames_of_2=40)
     with pytest.raises(StgcnError, match=r"sample #2 \(v2\): field 'total_frames' is not in \[1, T\]"):
         PoseDataset(out, PIPELINE)  # a pack from before packs were checked gets every rule
+
+
+def _downgrade(out, version, total_frames_of_2=None):
+    """Rewrite a pack the way versions 1-2 stored scalar fields: one JSON dict per sample."""
+    packed = PackedAnnotations(out)
+    extras = []
+    for i in range(len(packed)):
+        item = packed.scalars(i)
+        del item["frame_dir"], item["label"]
+        extras.append({k: list(v) if isinstance(v, tuple) else v for k, v in item.items()})
+    if total_frames_of_2 is not None:
+        extras[2]["total_frames"] = total_frames_of_2
+    meta = json.loads((out / "meta.json").read_text())
+    del meta["columns"], meta["rest"]
+    meta.update(version=version, extras=extras)
+    (out / "meta.json").write_text(json.dumps(meta))
+    os.remove(out / "columns.npz")
+
+
+def test_scalar_fields_round_trip_as_columns_or_per_sample(tmp_path):
+    """Fields every sample has with one type become columns; the others stay per sample, exactly."""
+    items = _items()
+    for i, item in enumerate(items):
+        item["filename"] = f"v{i}"  # a str column, which splits name samples by
+        item["score"] = 0.5 if i % 2 else 1  # int and float mixed: per sample, types kept
+        item["flag"] = i % 2 == 0
+        if i == 3:
+            item["note"] = "only here"
+            item["shape"] = (None, 2)
+    pack_annotations(items, tmp_path / "out")
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert set(meta["columns"]) == {"total_frames", "img_shape", "original_shape", "num_person_raw",
+                                    "filename", "flag"}
+    assert set(meta["rest"]) == {"0", "1", "2", "3", "4"} and set(meta["rest"]["3"]) == {"score", "note",
+                                                                                          "shape"}
+    want = [{k: v.item() if isinstance(v, np.generic) else v for k, v in item.items()
+             if k not in ("keypoint", "keypoint_score")} for item in items]
+    for version in (3, 2):
+        if version == 2:
+            _downgrade(tmp_path / "out", 2)
+        packed = PackedAnnotations(tmp_path / "out")
+        got = [packed.scalars(i) for i in range(len(packed))]
+        assert got == want
+        assert [type(g["score"]) for g in got] == [int, float, int, float, int]
+        assert type(got[0]["flag"]) is bool and type(got[0]["img_shape"]) is tuple
+        assert packed.ids() == [f"v{i}" for i in range(5)]
+
+
+def test_open_builds_no_per_sample_objects_and_workers_get_a_small_pickle(tmp_path):
+    """Opening reads columns, not one dict per sample; what a spawned worker receives is small."""
+    items = _items(400)
+    for i, item in enumerate(items):
+        item["label"] = i % 5
+    out = tmp_path / "out"
+    pack_annotations(items, out)
+    assert "extras" not in json.loads((out / "meta.json").read_text())
+    ds = PoseDataset(out, PIPELINE)
+    payload = pickle.dumps(ds)
+    assert b"v123" not in payload and len(payload) < 8 * len(ds) + 4_000, len(payload)
+    restored = pickle.loads(payload)  # what a spawned worker does: the pack is opened again there
+    assert restored.records._arrays is None and restored.records.frame_dirs == ds.records.frame_dirs
+    assert restored.labels == ds.labels and restored.frame_dirs == ds.frame_dirs
+    assert torch.equal(restored[7]["keypoint"], ds[7]["keypoint"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import OrderedDict
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from stgcn.engine import train as train_module
+from stgcn.engine import train_eval
 from stgcn.engine.config import load_config, parse_cfg_options
 from stgcn.engine.metrics import parse_evaluation
 from stgcn.engine.train import TrainOptions, train
@@ -72,7 +74,7 @@ def _outputs(work_dir: Path) -> dict[str, str]:
 
 def test_killed_and_resumed_run_ends_like_the_uninterrupted_one(tmp_path, monkeypatch):
     """Weights, optimizer state, seed and files (best, pruned epochs) as if never interrupted."""
-    monkeypatch.setattr(train_module, "evaluate", _tied_scores)
+    monkeypatch.setattr(train_eval, "evaluate", _tied_scores)
     options = ["checkpoint_config.max_keep_ckpts=1"]
     save = train_module.save_epoch_checkpoint
 
@@ -187,3 +189,14 @@ def test_two_process_gloo_training_and_testing(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("top1_acc: ") == 1  # printed by rank 0 only
     assert one.read_bytes() == two.read_bytes()
+
+
+def test_first_training_step_is_marked_once_before_and_after_it(tmp_path):
+    run = run_tiny(tmp_path, "first", ["total_epochs=2", "log_config.interval=1"])
+    lines = next(run.work_dir.glob("*.log")).read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if "First training step starts" in line]
+    dones = [i for i, line in enumerate(lines) if "First training step done" in line]
+    first_iter = next(i for i, line in enumerate(lines) if "Epoch [1][1/" in line)
+    assert len(starts) == len(dones) == 1 and starts[0] < dones[0] < first_iter
+    assert re.search(r"s after the process started \([\d.]+ s of CPU; its batch took", lines[starts[0]])
+    assert run.global_iter > 1  # later steps are not announced

@@ -109,6 +109,16 @@ def _quiet_quantizer() -> Iterator[None]:
         root.setLevel(level)
 
 
+@contextlib.contextmanager
+def _working_dir(path: str):
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def quantize_int8(fp32_onnx: bytes, calibration: list[np.ndarray]) -> bytes:
     """Static int8 quantization of an ONNX model, calibrated on ``(1, C, T, V, M)`` float32 inputs."""
     require_onnx()
@@ -126,10 +136,16 @@ def quantize_int8(fp32_onnx: bytes, calibration: list[np.ndarray]) -> bytes:
             item = next(self._items, None)
             return None if item is None else {INPUT_NAME: item}
 
-    with tempfile.TemporaryDirectory(prefix="stgcn-int8-") as tmp, _quiet_quantizer():
+    with tempfile.TemporaryDirectory(prefix="stgcn-int8-") as tmp, _quiet_quantizer(), _working_dir(tmp):
+        # onnxruntime's shape inference writes scratch files into the working directory (and leaves them
+        # when it fails), so it runs inside the temporary folder; models its symbolic shape inference
+        # cannot follow (ST-GCN++'s fused blocks) are prepared without it.
         fp32, prep, int8 = (os.path.join(tmp, name) for name in ("fp32.onnx", "prep.onnx", "int8.onnx"))
         Path(fp32).write_bytes(fp32_onnx)
-        quant_pre_process(fp32, prep)
+        try:
+            quant_pre_process(fp32, prep)
+        except Exception:  # noqa: BLE001 - onnxruntime raises plain Exception here
+            quant_pre_process(fp32, prep, skip_symbolic_shape=True)
         quantize_static(prep, int8, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         return Path(int8).read_bytes()

@@ -2,6 +2,7 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
@@ -118,3 +119,21 @@ def test_temporal_max_pool_equals_max_pool2d(kernel, stride, padding):
     x = torch.randn(2, 5, 11, 4).to(memory_format=torch.channels_last)
     want = torch.nn.functional.max_pool2d(x, (kernel, 1), (stride, 1), (padding, 0))
     assert torch.equal(temporal_max_pool(x, kernel, stride, padding), want)
+
+
+def test_stgcnpp_int8_export_runs_and_leaves_no_scratch_files(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")  # the [onnx] extra
+    import onnx
+
+    from stgcn.inference import export
+    from stgcn.models.fuse import fuse_conv_bn
+
+    monkeypatch.chdir(tmp_path)  # onnxruntime's shape inference writes scratch files into the cwd
+    model = fuse_conv_bn(_tiny(**PLUS).eval())
+    calib = [torch.randn(1, 3, 12, 17, 2).numpy() for _ in range(4)]
+    path = export.export(model, tmp_path / "out" / "int8.onnx", "onnx", calibration=calib)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    out = export.onnx_session(path).run(None, {export.INPUT_NAME: calib[0]})[0]
+    assert out.shape[0] == 1 and np.isfinite(out).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

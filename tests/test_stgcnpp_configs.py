@@ -61,3 +61,22 @@ def test_recognizer_runs_stgcnpp_fused_with_the_unfused_scores():
     assert isinstance(fused.fast_model, FusedSkeletonGCN)
     plain = Recognizer(model, cfg, fuse=False)
     np.testing.assert_allclose(fused.scores(samples), plain.scores(samples), atol=1e-5, rtol=0)
+
+
+def test_stgcnpp_nwucla_config_builds_its_datasets_on_real_data(tmp_path):
+    from stgcn.data import build_dataset
+    from stgcn.data.convert.nw_ucla import convert_nw_ucla
+    from stgcn.data.dataset import SampleSpec
+    from stgcn.data.safe_pickle import dump_pickle
+    from stgcn.engine.config import load_config
+    from tests.conftest import shared_path
+
+    ann, _ = convert_nw_ucla(shared_path("data", "nw_ucla", "all_sqe"), progress=False)
+    ann_file = tmp_path / "nw_ucla.pkl"
+    dump_pickle(ann, ann_file)
+    path = Path(__file__).resolve().parents[1] / "configs/skeleton/stgcnpp/stgcnpp_nwucla_xview_joint_3d.py"
+    cfg = load_config(path, {f"data.{part}.ann_file": str(ann_file) for part in ("train", "val", "test")})
+    spec = SampleSpec.from_model_config(cfg["model"])
+    assert spec.num_person == 1  # the backbone's count: GCNHead has none of its own
+    item = build_dataset(cfg["data"]["train"], spec=spec)[0]
+    assert tuple(item["keypoint"].shape) == (3, 24, 20, 1)

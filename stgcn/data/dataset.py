@@ -49,7 +49,7 @@ class SampleSpec:
 
     @classmethod
     def from_model_config(cls, model_cfg: dict) -> SampleSpec:
-        """Read V, C, classes and persons from a `SkeletonGCN` model config dict."""
+        """Read V, C, classes and persons from a `SkeletonGCN` or `RecognizerGCN` model config dict."""
         backbone, head = model_cfg.get("backbone", {}), model_cfg.get("cls_head", {})
         layout = backbone.get("graph_cfg", {}).get("layout")
         num_joints = None
@@ -57,8 +57,10 @@ class SampleSpec:
             from stgcn.graph import get_layout  # the graph owns the layout table
 
             num_joints = get_layout(layout).num_node
-        return cls(num_joints, backbone.get("in_channels"), head.get("num_classes"),
-                   head.get("num_person", 2), layout)
+        # 1.x / PYSKL (RecognizerGCN): the backbone says how many persons; GCNHead takes its count from it
+        persons = backbone.get("num_person", 2) if model_cfg.get("type") == "RecognizerGCN" else \
+            head.get("num_person", 2)
+        return cls(num_joints, backbone.get("in_channels"), head.get("num_classes"), persons, layout)
 
 
 def _open(ann_file: object, source: str) -> tuple[Sequence, dict | None, str]:

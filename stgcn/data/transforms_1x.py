@@ -60,15 +60,3 @@ class PackActionInputs:
                              f"shape {x.shape}; put FormatGCNInput before it")
         return {"keypoint": torch.from_numpy(x.astype(np.float32, copy=False)),
                 "label": int(require(results, "label", "PackActionInputs"))}
-        if x.ndim != 4:
-            raise StgcnError(f"pipeline: PackActionInputs needs FormatGCNInput's [C, T, V, M] keypoint, got "
-                             f"shape {x.shape}; put FormatGCNInput before it")
-        clips = int(results.get("num_clips", 1))
-        if clips > 1:
-            c, t, v, m = x.shape
-            if t % clips:
-                raise StgcnError(f"pipeline: PackActionInputs got {t} frames for {clips} clips; the frame "
-                                 "count must be a multiple of num_clips")
-            x = np.ascontiguousarray(x.reshape(c, clips, t // clips, v, m).transpose(1, 0, 2, 3, 4))
-        return {"keypoint": torch.from_numpy(x.astype(np.float32, copy=False)),
-                "label": int(require(results, "label", "PackActionInputs"))}

@@ -14,7 +14,7 @@ import random
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, get_worker_info
 
 from stgcn.engine.dist import DistInfo
 from stgcn.errors import StgcnError, did_you_mean
@@ -57,8 +57,10 @@ class EpochSampler(Sampler):
 
 
 class SeededDataset(Dataset):
-    """Runs `dataset[index]` under RNG seeds derived from (seed, epoch, index); the caller's RNG states
-    are restored afterwards, so the main process's streams (dropout) are untouched."""
+    """Runs `dataset[index]` with Python's and NumPy's global RNGs (the ones the transforms draw from)
+    seeded from (seed, epoch, index). In the main process (no loader workers) the caller's RNG states are
+    restored afterwards, so its streams are untouched; a worker's own streams serve nothing else, and
+    saving NumPy's state costs more than the sample's transforms."""
 
     def __init__(self, dataset: Dataset, seed: int) -> None:
         self.dataset, self.seed = dataset, seed
@@ -68,17 +70,19 @@ class SeededDataset(Dataset):
 
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
-        states = random.getstate(), np.random.get_state(), torch.get_rng_state()
         sample_seed = derive_seed(self.seed, epoch, index)
+        if get_worker_info() is not None:
+            random.seed(sample_seed)
+            np.random.seed(sample_seed)
+            return self.dataset[index]
+        states = random.getstate(), np.random.get_state()
         random.seed(sample_seed)
         np.random.seed(sample_seed)
-        torch.manual_seed(sample_seed)
         try:
             return self.dataset[index]
         finally:
             random.setstate(states[0])
             np.random.set_state(states[1])
-            torch.set_rng_state(states[2])
 
 
 def _worker_init(worker_id: int) -> None:

@@ -36,6 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from stgcn import build_model  # noqa: E402
 from stgcn.engine.config import load_config  # noqa: E402
+from stgcn.engine.config_1x import average_clips  # noqa: E402
+from stgcn.engine.test import merge_clips  # noqa: E402
 from stgcn.inference import export as ex  # noqa: E402
 from stgcn.inference.api import Recognizer  # noqa: E402
 from stgcn.inference.stream import StreamRecognizer  # noqa: E402
@@ -137,24 +139,29 @@ def stream_emission(model, cfg: dict, repeats: int, int8: bytes) -> tuple[dict, 
 
 
 def accuracy(model, cfg: dict, ann: str, calib_samples: int, threads: int) -> None:
-    """Top-1 on the test split: eager fp32, onnxruntime fp32, int8 calibrated on the training split;
-    and the largest logit difference to eager, relative to each clip's largest logit."""
+    """Top-1 on the test split: eager fp32, onnxruntime fp32, int8 calibrated on the training split
+    (a sample's clips merged as evaluation merges them); and the largest logit difference to eager,
+    relative to each clip's largest logit."""
     calib = ex.calibration_inputs(cfg, ann, calib_samples)
     test, labels = ex.pipeline_inputs(cfg, ann, cfg["data"]["test"].get("split"))
+    clips, how = test[0].shape[0], average_clips(cfg)
     fp32 = ex.onnx_bytes(model)
     sessions = {"onnxruntime fp32": ex.onnx_session(fp32, threads),
                 "onnxruntime int8": ex.onnx_session(ex.quantize_int8(fp32, calib), threads)}
-    batches = np.array_split(np.concatenate(test), max(1, len(test) // 32))
+    per_batch = max(1, 32 // clips)  # whole samples, about 32 clips a batch
+    batches = [np.concatenate(test[i:i + per_batch]) for i in range(0, len(test), per_batch)]
     with torch.inference_mode():
         logits = {"eager fp32": np.concatenate([model(torch.from_numpy(b)).numpy() for b in batches])}
     for name, session in sessions.items():
         logits[name] = np.concatenate([session.run(None, {"keypoint": b})[0] for b in batches])
-    print(f"\ntop-1 on {ann} split {cfg['data']['test'].get('split')} ({len(test)} clips; int8 calibrated "
-          f"on {len(calib)} training clips)")
+    print(f"\ntop-1 on {ann} split {cfg['data']['test'].get('split')} ({len(test)} samples of {clips} "
+          f"clip(s); int8 calibrated on {len(calib)} training samples)")
     base = logits["eager fp32"]
+    merged = {name: merge_clips(torch.from_numpy(out), clips, how).argmax(1).numpy()
+              for name, out in logits.items()}
     for name, out in logits.items():
-        top1 = 100 * float((out.argmax(1) == np.array(labels)).mean())
-        agree = 100 * float((out.argmax(1) == base.argmax(1)).mean())
+        top1 = 100 * float((merged[name] == np.array(labels)).mean())
+        agree = 100 * float((merged[name] == merged["eager fp32"]).mean())
         rel = float((np.abs(out - base).max(1) / np.abs(base).max(1)).max())
         print(f"  {name:<17} top-1 {top1:6.2f}  same class as eager {agree:6.2f}%  "
               f"max relative logit difference {rel:.1e}")

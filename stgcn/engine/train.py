@@ -188,15 +188,33 @@ def _loop(run: Run, loader: DataLoader, val_set, eval_settings: EvalSettings,
     run.logger.info(f"Start running, work_dir: {run.work_dir.resolve()}")
     run.logger.info(f"workflow: [('train', 1)], max: {run.max_epochs} epochs")
     run.train_start, run.iters_at_start = time.perf_counter(), run.global_iter
+    spent = dict(training=0.0, validation=0.0, checkpoints=0.0)
     while run.epoch < run.max_epochs:
+        tick = time.perf_counter()
         train_one_epoch(run, loader)
+        spent["training"] += time.perf_counter() - tick
         if val_set is not None and eval_settings.due(run.epoch):
+            tick = time.perf_counter()
             validate(run, val_set, eval_settings)
+            spent["validation"] += time.perf_counter() - tick
         if ckpt_settings.due(run.epoch, run.max_epochs):
+            tick = time.perf_counter()
             save_epoch_checkpoint(run, ckpt_settings)
+            spent["checkpoints"] += time.perf_counter() - tick
+    _log_time_spent(run, spent)
     if run.opts.test_last:
         test_after_training(run, "last", eval_settings)
     if run.opts.test_best:
         test_after_training(run, "best", eval_settings)
     run.log.close()
     dist_utils.barrier()
+
+
+def _log_time_spent(run: Run, spent: dict[str, float]) -> None:
+    """The run's closing line: where its wall time went (what a time-to-accuracy figure reads)."""
+    iters = run.global_iter - run.iters_at_start
+    if iters == 0:
+        return
+    per_iter = spent["training"] / iters * 1000
+    parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in spent.items() if seconds > 0)
+    run.logger.info(f"Time spent: {parts} ({iters} iterations, {per_iter:.1f} ms each, data included)")

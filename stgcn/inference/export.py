@@ -154,7 +154,8 @@ def quantize_int8(fp32_onnx: bytes, calibration: list[np.ndarray]) -> bytes:
 def pipeline_inputs(cfg: dict, ann_file: str | os.PathLike, split: str | None,
                     limit: int | None = None) -> tuple[list[np.ndarray], list[int]]:
     """Samples of ``ann_file`` (``split`` when the file has splits) through the config's test pipeline:
-    ``(1, C, T, V, M)`` float32 inputs and their labels, at most ``limit``."""
+    one float32 batch per sample, ``(clips, C, T, V, M)`` (clips is 1 unless the pipeline takes several
+    clips per sample), and their labels, at most ``limit``."""
     from stgcn.data import build_dataset
     from stgcn.data.dataset import SampleSpec
 
@@ -163,14 +164,17 @@ def pipeline_inputs(cfg: dict, ann_file: str | os.PathLike, split: str | None,
         data_cfg["split"] = split
     dataset = build_dataset(data_cfg, test_mode=True, spec=SampleSpec.from_model_config(cfg["model"]))
     count = len(dataset) if limit is None else min(limit, len(dataset))
-    inputs = [dataset[i]["keypoint"].numpy()[None].astype(np.float32) for i in range(count)]
+    inputs = []
+    for i in range(count):
+        x = dataset[i]["keypoint"].numpy().astype(np.float32)
+        inputs.append(x if x.ndim == 5 else x[None])
     return inputs, dataset.labels[:count]
 
 
 def calibration_inputs(cfg: dict, ann_file: str | os.PathLike, num_samples: int,
                        split: str | None = None) -> list[np.ndarray]:
     """The first ``num_samples`` samples of ``ann_file`` (default: the config's training split when the
-    file has splits) through the config's test pipeline, each ``(1, C, T, V, M)`` float32."""
+    file has splits) through the config's test pipeline, each ``(clips, C, T, V, M)`` float32."""
     if num_samples < 1:
         raise StgcnError(f"--calib-samples must be >= 1, got {num_samples}")
     if split is None:

@@ -200,3 +200,16 @@ def test_first_training_step_is_marked_once_before_and_after_it(tmp_path):
     assert len(starts) == len(dones) == 1 and starts[0] < dones[0] < first_iter
     assert re.search(r"s after the process started \([\d.]+ s of CPU; its batch took", lines[starts[0]])
     assert run.global_iter > 1  # later steps are not announced
+
+
+def test_closing_line_says_where_the_time_went(tmp_path):
+    run = run_tiny(tmp_path, "spent", ["total_epochs=2", "evaluation.interval=1"], validate=True)
+    lines = next(run.work_dir.glob("*.log")).read_text().splitlines()
+    spent = [line for line in lines if "Time spent:" in line]
+    assert len(spent) == 1
+    match = re.search(r"training ([\d.]+) s, validation ([\d.]+) s.*\((\d+) iterations, ([\d.]+) ms each",
+                      spent[0])
+    assert match and int(match[3]) == run.global_iter > 0
+    assert float(match[1]) > 0 and float(match[2]) > 0
+    iters = int(match[3])
+    assert abs(float(match[4]) - float(match[1]) / iters * 1000) <= 50 / iters + 0.05  # 0.1 s rounding

@@ -139,3 +139,24 @@ def test_export_command_writes_onnx_and_int8_and_keeps_existing_files(tiny_check
     assert "calibrated on 3 samples" in proc.stdout
     bad = stgcn_cli("tiny.pth", "q2.onnx", "--int8", cwd=d)
     assert bad.returncode == 2 and "--calib" in bad.stderr and not (d / "q2.onnx").exists()
+
+
+def test_int8_calibrates_a_test_pipeline_of_several_clips(tmp_path):
+    """Configs that test on several clips per sample (the 1.x NTU configs, the quick recipes) calibrate
+    on every clip: each sample is one (clips, C, T, V, M) batch."""
+    from stgcn.engine.config import load_config
+
+    config = tmp_path / "tiny.py"
+    config.write_text(TINY_CONFIG.replace("clip_len=16, test_mode=True", "clip_len=16, num_clips=3, "
+                                          "test_mode=True").replace("test_cfg=None", "test_cfg=dict("
+                                                                    "average_clips='prob')"))
+    cfg = load_config(str(config))
+    dump_pickle(make_synthetic(12, 4, "coco", min_frames=16, max_frames=20), tmp_path / "ann.pkl")
+    inputs = ex.calibration_inputs(cfg, tmp_path / "ann.pkl", 4)
+    assert [x.shape for x in inputs] == [(3, 3, 16, 17, 1)] * 4
+    save_checkpoint(tmp_path / "tiny.pth", stgcn.build_model(cfg["model"]), meta={"config_dict": cfg})
+    proc = stgcn_cli("tiny.pth", "q.onnx", "--int8", "--calib", "ann.pkl", "--calib-samples", "4",
+                     cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    logits = ex.onnx_session(tmp_path / "q.onnx").run(None, {"keypoint": inputs[0]})[0]
+    assert logits.shape == (3, 4) and np.isfinite(logits).all()

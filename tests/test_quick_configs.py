@@ -1,0 +1,49 @@
+"""The short recipes: their full recipe's data handling with the half-width model, bf16 and one evaluation."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import stgcn
+from stgcn.commands.bench import model_flops
+from stgcn.engine.config import load_config
+from stgcn.models.stgcn import STGCNBlock
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs/skeleton/stgcn"
+PAIRS = {"stgcn_penn_action_joint_2d_quick.py": "stgcn_penn_action_joint_2d.py",
+         "stgcn_nwucla_xview_joint_3d_quick.py": "stgcn_nwucla_xview_joint_3d.py"}
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_quick_recipe_is_the_stgcn_model_at_half_width(name):
+    quick, full = load_config(CONFIGS / name), load_config(CONFIGS / PAIRS[name])
+    small, big = stgcn.build_model(quick["model"]), stgcn.build_model(full["model"])
+    # the same ST-GCN blocks (0.x maths, edge importance), channels halved: a quarter of the FLOPs
+    assert all(isinstance(b, STGCNBlock) for b in small.backbone.st_gcn_networks)
+    widths = [b.tcn[0].num_features for b in small.backbone.st_gcn_networks]
+    assert widths == [w // 2 for w in (b.tcn[0].num_features for b in big.backbone.st_gcn_networks)]
+    assert small.backbone.edge_importance is not None
+    ratio = model_flops(small, 32, 1) / model_flops(big, 32, 1)
+    assert 0.24 < ratio < 0.3, ratio
+    assert (small.cls_head.num_classes, small.cls_head.num_person) == (big.cls_head.num_classes, 1)
+    assert quick["fp16"] == {"loss_scale": 512.0}  # bf16 autocast on a CPU
+    assert quick["evaluation"]["interval"] == quick["total_epochs"]  # one evaluation, after the last epoch
+    assert quick["model"]["test_cfg"] == {"average_clips": "prob"}
+    v = small.backbone.num_node
+    with torch.no_grad():
+        assert small.eval()(torch.randn(2, 3, 16, v, 1)).shape == (2, big.cls_head.num_classes)
+
+
+def test_nwucla_quick_recipe_keeps_the_data_handling_and_doubles_batch_and_rate():
+    quick = load_config(CONFIGS / "stgcn_nwucla_xview_joint_3d_quick.py")
+    full = load_config(CONFIGS / "stgcn_nwucla_xview_joint_3d.py")
+    for part in ("train", "val", "test"):
+        # a RecognizerGCN model makes the file a PYSKL-format config: 1.x rounding in PreNormalize3D and
+        # PackActionInputs for the final Collect + ToTensor (the same item for one clip)
+        want = [dict(step, keep_float64=True) if step["type"] == "PreNormalize3D" else step
+                for step in full["data"][part]["pipeline"][:-2]] + [{"type": "PackActionInputs"}]
+        assert quick["data"][part] == dict(full["data"][part], pipeline=want)
+    assert (quick["data"]["videos_per_gpu"], full["data"]["videos_per_gpu"]) == (32, 16)
+    assert quick["optimizer"] == dict(full["optimizer"], lr=2 * full["optimizer"]["lr"])
+    assert (quick["lr_config"], quick["total_epochs"]) == (full["lr_config"], full["total_epochs"])

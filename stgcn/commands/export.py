@@ -9,8 +9,9 @@ the config's test pipeline produces (`stgcn.Recognizer` shows how).
     stgcn export latest.pth penn-int8.onnx --int8 --calib data/penn_action.pkl --calib-samples 64
 
 --int8 quantizes statically with onnxruntime (int8 weights per channel, uint8 activations), calibrated
-on the first --calib-samples samples of the annotation file's training split (the config's
-data.train.split) through the test pipeline. ONNX needs `pip install "stgcn[onnx]"`.
+on --calib-samples samples spread evenly over the annotation file's training split (the config's
+data.train.split; annotation files are often sorted by class) through the test pipeline. ONNX needs
+`pip install "stgcn[onnx]"`.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def _working_dir(path: str):
 
 
 def quantize_int8(fp32_onnx: bytes, calibration: list[np.ndarray]) -> bytes:
-    """Static int8 quantization of an ONNX model, calibrated on ``(1, C, T, V, M)`` float32 inputs."""
+    """Static int8 quantization of an ONNX model, calibrated on ``(N, C, T, V, M)`` float32 batches."""
     require_onnx()
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -152,10 +152,11 @@ def quantize_int8(fp32_onnx: bytes, calibration: list[np.ndarray]) -> bytes:
 
 
 def pipeline_inputs(cfg: dict, ann_file: str | os.PathLike, split: str | None,
-                    limit: int | None = None) -> tuple[list[np.ndarray], list[int]]:
+                    limit: int | None = None, spread: bool = False) -> tuple[list[np.ndarray], list[int]]:
     """Samples of ``ann_file`` (``split`` when the file has splits) through the config's test pipeline:
     one float32 batch per sample, ``(clips, C, T, V, M)`` (clips is 1 unless the pipeline takes several
-    clips per sample), and their labels, at most ``limit``."""
+    clips per sample), and their labels. At most ``limit`` samples: the first ones, or with ``spread``
+    evenly spaced over the file (annotation files are often sorted by class)."""
     from stgcn.data import build_dataset
     from stgcn.data.dataset import SampleSpec
 
@@ -164,22 +165,26 @@ def pipeline_inputs(cfg: dict, ann_file: str | os.PathLike, split: str | None,
         data_cfg["split"] = split
     dataset = build_dataset(data_cfg, test_mode=True, spec=SampleSpec.from_model_config(cfg["model"]))
     count = len(dataset) if limit is None else min(limit, len(dataset))
+    picked = range(count)
+    if spread and count < len(dataset):
+        picked = np.linspace(0, len(dataset) - 1, count).round().astype(int).tolist()
     inputs = []
-    for i in range(count):
+    for i in picked:
         x = dataset[i]["keypoint"].numpy().astype(np.float32)
         inputs.append(x if x.ndim == 5 else x[None])
-    return inputs, dataset.labels[:count]
+    return inputs, [dataset.labels[i] for i in picked]
 
 
 def calibration_inputs(cfg: dict, ann_file: str | os.PathLike, num_samples: int,
                        split: str | None = None) -> list[np.ndarray]:
-    """The first ``num_samples`` samples of ``ann_file`` (default: the config's training split when the
-    file has splits) through the config's test pipeline, each ``(clips, C, T, V, M)`` float32."""
+    """``num_samples`` samples of ``ann_file`` (default: the config's training split when the file has
+    splits), evenly spaced over it so that every part of a class-sorted file calibrates the int8 ranges,
+    through the config's test pipeline, each ``(clips, C, T, V, M)`` float32."""
     if num_samples < 1:
         raise StgcnError(f"--calib-samples must be >= 1, got {num_samples}")
     if split is None:
         split = cfg["data"].get("train", {}).get("split")
-    return pipeline_inputs(cfg, ann_file, split, num_samples)[0]
+    return pipeline_inputs(cfg, ann_file, split, num_samples, spread=True)[0]
 
 
 def _has_splits(ann_file: str | os.PathLike) -> bool:

@@ -160,3 +160,38 @@ def test_int8_calibrates_a_test_pipeline_of_several_clips(tmp_path):
     assert proc.returncode == 0, proc.stderr
     logits = ex.onnx_session(tmp_path / "q.onnx").run(None, {"keypoint": inputs[0]})[0]
     assert logits.shape == (3, 4) and np.isfinite(logits).all()
+
+
+def test_calibration_samples_spread_over_a_class_sorted_file(tmp_path):
+    from stgcn.engine.config import load_config
+
+    config = tmp_path / "tiny.py"
+    config.write_text(TINY_CONFIG)
+    cfg = load_config(str(config))
+    ann = make_synthetic(24, 4, "coco", min_frames=16, max_frames=20)
+    ann["annotations"].sort(key=lambda a: a["label"])  # as converters of sorted datasets write them
+    ann["split"] = {"train": [a["frame_dir"] for a in ann["annotations"]]}
+    dump_pickle(ann, tmp_path / "ann.pkl")
+    first, first_labels = ex.pipeline_inputs(cfg, tmp_path / "ann.pkl", "train", 4)
+    spread, spread_labels = ex.pipeline_inputs(cfg, tmp_path / "ann.pkl", "train", 4, spread=True)
+    assert set(first_labels) == {0} and sorted(spread_labels) == [0, 1, 2, 3]
+    picked = ex.calibration_inputs(cfg, tmp_path / "ann.pkl", 4, "train")
+    assert all(np.array_equal(a, b) for a, b in zip(picked, spread, strict=True))
+
+
+def test_int8_stgcnpp_stays_close_to_fp32():
+    """ST-GCN++'s temporal max pooling exports as the pooling operator: its eager form pads with -inf,
+    a range int8 calibration cannot represent (every output was wrong before)."""
+    from stgcn.engine.config import load_config
+
+    cfg = load_config(ROOT / "configs/skeleton/stgcnpp/stgcnpp_penn_action_joint_2d.py")
+    torch.manual_seed(0)
+    model = stgcn.build_model(cfg["model"]).eval()
+    gen = np.random.default_rng(0)
+    calib = [gen.standard_normal((2, 3, 24, 17, 1)).astype(np.float32) for _ in range(6)]
+    x = gen.standard_normal((8, 3, 24, 17, 1)).astype(np.float32)
+    fp32 = ex.onnx_bytes(model)
+    got = ex.onnx_session(ex.quantize_int8(fp32, calib)).run(None, {"keypoint": x})[0]
+    with torch.no_grad():
+        want = model(torch.from_numpy(x))
+    assert relative_error(got, want) < 0.1

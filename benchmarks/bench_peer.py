@@ -11,8 +11,9 @@ stgcn, ..., peer, ...); the first round is untimed and compares the outputs with
 
 Modes: ``peer`` (fp32; the baseline of every ratio), ``stgcn`` fp32 (its blocks run channels-last and,
 in eval, padded persons are reused: ``stgcn.models.persons``), ``stgcn-bf16`` (autocast), ``fused`` /
-``fused-bf16`` (BN folded, ``stgcn.models.fuse``), ``ort-int8`` (onnxruntime static int8 of the fused
-model, ``stgcn.inference.export``; every person computed). A mode a model does not offer is reported
+``fused-bf16`` (BN folded, ``stgcn.models.fuse``), ``ort-fp32`` / ``ort-int8`` (the fused model in
+onnxruntime, fp32 as ``Recognizer(backend='onnxruntime')`` runs it and static int8, from
+``stgcn.inference.export``; every person computed). A mode a model does not offer is reported
 as such. FLOPs are counted by ``torch.utils.flop_counter`` on the peer's fp32 run of each case; the
 fp32 and bf16 matmul ceilings are measured in the same run.
 
@@ -174,6 +175,7 @@ class Setup:
     agreement: dict = field(default_factory=dict)
     _fused: object = None
     _session: object = None
+    _session32: object = None
     notes: list[str] = field(default_factory=list)
 
     def peer(self) -> PeerModel:
@@ -190,6 +192,15 @@ class Setup:
                 self._fused = False
                 self.notes.append(f"fused / ort-int8: not offered for {self.model} ({err})")
         return self._fused or None
+
+    def session32(self):
+        """onnxruntime fp32 session of the fused model (what ``Recognizer(backend='onnxruntime')`` runs)."""
+        if self._session32 is None and self.fused() is not None:
+            from stgcn.inference.export import onnx_bytes, onnx_session
+
+            example = to_ours(make_batch(self.persons, 1, 1, self.frames))
+            self._session32 = onnx_session(onnx_bytes(self.fused(), example=example), threads=self.threads)
+        return self._session32
 
     def session(self):
         """onnxruntime int8 session of the fused model, calibrated on 8 real one- and two-person clips."""
@@ -233,6 +244,11 @@ def variants_for(setup: Setup, case: Case) -> list[Variant]:
     if fused is not None:
         out += [Variant("fused", inference(fused, ours_x)),
                 Variant("fused-bf16", inference(fused, ours_x, bf16), "bf16")]
+    session32 = setup.session32()
+    if session32 is not None:
+        feed32 = {session32.get_inputs()[0].name: ours_x.numpy()}
+        out.append(Variant("ort-fp32", lambda: torch.from_numpy(session32.run(None, feed32)[0]), "fp32",
+                           "every person computed"))
     session = setup.session()
     if session is not None:
         feed = {session.get_inputs()[0].name: ours_x.numpy()}

@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                         "weights of the Penn Action config)")
     parser.add_argument("--config", type=Path, default=None, help="config for --checkpoint")
     parser.add_argument("--ann", help="with --checkpoint: annotation file for int8 calibration and top-1")
-    parser.add_argument("--calib-samples", type=int, default=64, help="int8 calibration clips (default 64)")
+    parser.add_argument("--calib-samples", type=int, default=64,
+                        help="int8 calibration samples, spread over the training split (default 64)")
     parser.add_argument("--skip-two-persons", action="store_true", help="only the one-person model")
     parser.add_argument("--accuracy-only", action="store_true", help="with --checkpoint --ann: no timing")
     parser.add_argument("--stream-only", action="store_true", help="only the stream emission timings")

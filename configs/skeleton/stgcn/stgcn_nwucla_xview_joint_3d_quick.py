@@ -5,7 +5,8 @@
 # What changes against the full recipe (benchmarks/accuracy.md, "Time to accuracy"): the 1.x STGCN
 # backbone at half the width (base_channels=32: 32-64-128 channels, a quarter of the FLOPs, same ten
 # blocks, graph and edge importance), batch 32 with twice the learning rate, bf16 autocast, evaluation
-# only after the last epoch. Same data handling, 48 epochs of 24 frames.
+# only after the last epoch. Same data handling, 48 epochs of 24 frames; as a RecognizerGCN config it reads
+# as a PYSKL-format file, so PreNormalize3D rounds as 1.x does (float64 until PoseDecode).
 CLIP_LEN = 24
 ROT = 0.3
 model = dict(

@@ -5,7 +5,7 @@
 # What changes against the full recipe (benchmarks/accuracy.md, "Time to accuracy"):
 # - Half the width: the 1.x STGCN backbone with base_channels=32 (32-64-128 channels instead of
 #   64-128-256; same ten blocks, graph and edge importance): a quarter of the FLOPs, 0.78 M parameters,
-#   and no loss of top-1 on this 1,258-clip set.
+#   and no loss of top-1 here (1,258 training clips; 96.47% mean of 3 seeds on the 1,068 test clips).
 # - bf16 autocast (`fp16` below means bf16 on a CPU): about 2x faster steps on CPUs with AVX512-BF16/AMX.
 # - 16 frames per clip instead of 32: half the cost per step; epochs matter more than frames here.
 # - Random mirroring in training (Flip: x -> -x, left and right joints swapped): sports are filmed from

@@ -99,7 +99,10 @@ def build_train_loader(dataset: Dataset, settings: dict, info: DistInfo, seed: i
                       sampler=EpochSampler(len(dataset), info, seed), num_workers=workers,
                       pin_memory=settings.get("pin_memory", True) and device.type == "cuda",
                       drop_last=bool(settings.get("drop_last", False)),
-                      persistent_workers=workers > 0, worker_init_fn=_worker_init if workers > 0 else None)
+                      persistent_workers=workers > 0, worker_init_fn=_worker_init if workers > 0 else None,
+                      # the loader's own base seed: starting an epoch's iterator then draws nothing from
+                      # the global torch RNG, whose stream (dropout) is thus the same for any worker count
+                      generator=torch.Generator().manual_seed(seed))
 
 
 DATA_KEYS = frozenset({"train", "val", "test", "videos_per_gpu", "workers_per_gpu", "persistent_workers",

@@ -61,6 +61,15 @@ def test_same_seed_gives_bit_identical_weights_whatever_the_worker_count(tmp_pat
     assert not states_equal(a["state_dict"], read_checkpoint(d.work_dir / "epoch_2.pth")["state_dict"])
 
 
+def test_dropout_streams_do_not_depend_on_the_worker_count(tmp_path):
+    """Starting an epoch's loader draws nothing from the global torch RNG, which dropout reads."""
+    options = ["model.backbone.dropout=0.5"]
+    a = run_tiny(tmp_path, "a", options, deterministic=True)
+    b = run_tiny(tmp_path, "b", options + ["data.workers_per_gpu=1"], deterministic=True)
+    assert states_equal(read_checkpoint(a.work_dir / "epoch_2.pth")["state_dict"],
+                        read_checkpoint(b.work_dir / "epoch_2.pth")["state_dict"])
+
+
 def _tied_scores(results, labels, metrics, topk=(1, 5), logger=None):
     """Every validation scores the same: only the first epoch may be the best (mmcv keeps the first)."""
     return OrderedDict(top1_acc=0.5, top5_acc=1.0, mean_class_accuracy=0.5)

@@ -167,6 +167,40 @@ def accuracy(model, cfg: dict, ann: str, calib_samples: int, threads: int) -> No
               f"max relative logit difference {rel:.1e}")
 
 
+def ort_profile(model, frames: int, threads: int, runs: int = 15) -> None:
+    """onnxruntime fp32's own profile of the model at B1, ``frames``: kernel time per operator type."""
+    import collections
+    import json
+    import tempfile
+
+    import onnxruntime as ort
+
+    b = model.backbone
+    x = np.random.default_rng(0).standard_normal(
+        (1, b.in_channels, frames, b.num_node, model.cls_head.num_person)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as ex.onnx_session
+        options.enable_profiling, options.profile_file_prefix = True, os.path.join(tmp, "ort")
+        session = ort.InferenceSession(ex.onnx_bytes(model), options, providers=["CPUExecutionProvider"])
+        for _ in range(runs):
+            session.run(None, {"keypoint": x})
+        with open(session.end_profiling()) as f:
+            events = json.load(f)
+    spent, nodes = collections.Counter(), collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            spent[event["args"]["op_name"]] += event["dur"] / runs / 1e3
+            nodes[event["args"]["op_name"]] += 1
+    print(f"\nonnxruntime fp32 kernels, B1 T{frames} M{x.shape[-1]}, {threads} threads: "
+          f"{sum(spent.values()):.1f} ms a run")
+    for op, ms in spent.most_common(8):
+        print(f"  {op:<16} {ms:7.2f} ms  {nodes[op] // runs} nodes")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, nargs="+", default=[64, 300], help="clip lengths T")
@@ -181,10 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-two-persons", action="store_true", help="only the one-person model")
     parser.add_argument("--accuracy-only", action="store_true", help="with --checkpoint --ann: no timing")
     parser.add_argument("--stream-only", action="store_true", help="only the stream emission timings")
+    parser.add_argument("--ort-profile", action="store_true",
+                        help="only onnxruntime fp32's kernel time per operator (two-person model)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
           f"{os.getloadavg()[0]:.1f} at start")
+    if args.ort_profile:
+        model2, _ = load_model(TWO_PERSONS, None)
+        for frames in args.frames:
+            ort_profile(model2, frames, args.threads)
+        return 0
     model1, cfg1 = load_model(args.config or (None if args.checkpoint else ONE_PERSON), args.checkpoint)
     if args.accuracy_only:
         if not (args.checkpoint and args.ann):

@@ -79,6 +79,13 @@ def test_bench_inference_times_every_back_end(tmp_path):
     assert ["onnxruntime", "int8"] in emissions
 
 
+def test_bench_inference_profiles_onnxruntime_kernels():
+    out = run_script("bench_inference.py", "--ort-profile", "--frames", "8", "--threads", "1")
+    assert "onnxruntime fp32 kernels, B1 T8 M2, 1 threads" in out
+    rows = [line.split() for line in out.splitlines() if line.endswith("nodes")]
+    assert "Conv" in [r[0] for r in rows] and all(float(r[1]) >= 0 for r in rows)
+
+
 def test_stream_accuracy_prints_a_row_per_window(tmp_path):
     checkpoint, ann = tiny_checkpoint(tmp_path)
     out = run_script("stream_accuracy.py", checkpoint, "--ann", ann, "--split", "val", "--windows", "16",

@@ -173,19 +173,11 @@ def ort_profile(model, frames: int, threads: int, runs: int = 15) -> None:
     import json
     import tempfile
 
-    import onnxruntime as ort
-
     b = model.backbone
     x = np.random.default_rng(0).standard_normal(
         (1, b.in_channels, frames, b.num_node, model.cls_head.num_person)).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as ex.onnx_session
-        options.enable_profiling, options.profile_file_prefix = True, os.path.join(tmp, "ort")
-        session = ort.InferenceSession(ex.onnx_bytes(model), options, providers=["CPUExecutionProvider"])
+        session = ex.onnx_session(ex.onnx_bytes(model), threads, profile_prefix=os.path.join(tmp, "ort"))
         for _ in range(runs):
             session.run(None, {"keypoint": x})
         with open(session.end_profiling()) as f:

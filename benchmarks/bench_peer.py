@@ -178,6 +178,7 @@ class Setup:
     _fused: object = None
     _session: object = None
     _session32: object = None
+    _onnx32: bytes | None = None
     notes: list[str] = field(default_factory=list)
 
     def peer(self) -> PeerModel:
@@ -195,16 +196,23 @@ class Setup:
                 self.notes.append(f"fused / ort-int8: not offered for {self.model} ({err})")
         return self._fused or None
 
+    def onnx32(self) -> bytes:
+        """The fused model exported to ONNX fp32, once for both onnxruntime modes."""
+        if self._onnx32 is None:
+            from stgcn.inference.export import onnx_bytes
+
+            example = to_ours(make_batch(self.persons, 1, 1, self.frames))
+            self._onnx32 = onnx_bytes(self.fused(), example=example)
+        return self._onnx32
+
     def session32(self):
         """onnxruntime fp32 session of the fused model (what ``Recognizer(backend='onnxruntime')`` runs),
         or None (with a note) when onnxruntime is skipped or fails."""
         if self._session32 is None and self.onnx and self.fused() is not None:
-            from stgcn.inference.export import onnx_bytes, onnx_session
+            from stgcn.inference.export import onnx_session
 
-            example = to_ours(make_batch(self.persons, 1, 1, self.frames))
             try:
-                data = onnx_bytes(self.fused(), example=example)
-                self._session32 = onnx_session(data, threads=self.threads)
+                self._session32 = onnx_session(self.onnx32(), threads=self.threads)
             except Exception as err:  # a missing extra or an exporter failure: time the other modes
                 self._session32 = False
                 self.notes.append(f"ort-fp32: not offered for {self.model} ({type(err).__name__}: "
@@ -214,12 +222,12 @@ class Setup:
     def session(self):
         """onnxruntime int8 session of the fused model, calibrated on 8 real one- and two-person clips."""
         if self._session is None and self.int8 and self.fused() is not None:
-            from stgcn.inference.export import onnx_bytes, onnx_session, quantize_int8
+            from stgcn.inference.export import onnx_session, quantize_int8
 
             calib = [to_ours(make_batch(self.persons, 1, 1 + i % 2, self.frames, offset=3 * i)).numpy()
                      for i in range(8)]
             try:
-                data = quantize_int8(onnx_bytes(self.fused(), example=torch.from_numpy(calib[0])), calib)
+                data = quantize_int8(self.onnx32(), calib)
             except Exception as err:  # onnxruntime's quantizer: report it, time the other modes
                 self.int8 = False
                 self.notes.append(f"ort-int8: quantization failed for {self.model} "

@@ -71,18 +71,15 @@ class SeededDataset(Dataset):
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
         sample_seed = derive_seed(self.seed, epoch, index)
-        if get_worker_info() is not None:
-            random.seed(sample_seed)
-            np.random.seed(sample_seed)
-            return self.dataset[index]
-        states = random.getstate(), np.random.get_state()
+        states = None if get_worker_info() is not None else (random.getstate(), np.random.get_state())
         random.seed(sample_seed)
         np.random.seed(sample_seed)
         try:
             return self.dataset[index]
         finally:
-            random.setstate(states[0])
-            np.random.set_state(states[1])
+            if states is not None:
+                random.setstate(states[0])
+                np.random.set_state(states[1])
 
 
 def _worker_init(worker_id: int) -> None:

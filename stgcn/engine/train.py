@@ -190,17 +190,14 @@ def _loop(run: Run, loader: DataLoader, val_set, eval_settings: EvalSettings,
     run.train_start, run.iters_at_start = time.perf_counter(), run.global_iter
     spent = dict(training=0.0, validation=0.0, checkpoints=0.0)
     while run.epoch < run.max_epochs:
-        tick = time.perf_counter()
-        train_one_epoch(run, loader)
-        spent["training"] += time.perf_counter() - tick
+        with _clock(spent, "training"):
+            train_one_epoch(run, loader)
         if val_set is not None and eval_settings.due(run.epoch):
-            tick = time.perf_counter()
-            validate(run, val_set, eval_settings)
-            spent["validation"] += time.perf_counter() - tick
+            with _clock(spent, "validation"):
+                validate(run, val_set, eval_settings)
         if ckpt_settings.due(run.epoch, run.max_epochs):
-            tick = time.perf_counter()
-            save_epoch_checkpoint(run, ckpt_settings)
-            spent["checkpoints"] += time.perf_counter() - tick
+            with _clock(spent, "checkpoints"):
+                save_epoch_checkpoint(run, ckpt_settings)
     _log_time_spent(run, spent)
     if run.opts.test_last:
         test_after_training(run, "last", eval_settings)
@@ -208,6 +205,16 @@ def _loop(run: Run, loader: DataLoader, val_set, eval_settings: EvalSettings,
         test_after_training(run, "best", eval_settings)
     run.log.close()
     dist_utils.barrier()
+
+
+@contextlib.contextmanager
+def _clock(spent: dict[str, float], name: str):
+    """Adds the wall time of the ``with`` body to ``spent[name]``."""
+    tick = time.perf_counter()
+    try:
+        yield
+    finally:
+        spent[name] += time.perf_counter() - tick
 
 
 def _log_time_spent(run: Run, spent: dict[str, float]) -> None:

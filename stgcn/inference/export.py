@@ -213,13 +213,15 @@ def export(model: nn.Module, out: str | os.PathLike, fmt: str = "onnx", opset: i
     return write_atomic(out, data)
 
 
-def onnx_session(path_or_bytes: str | os.PathLike | bytes, threads: int | None = None, spin: bool = False):
+def onnx_session(path_or_bytes: str | os.PathLike | bytes, threads: int | None = None, spin: bool = False,
+                 profile_prefix: str | None = None):
     """An onnxruntime CPU session for an exported model.
 
     ``threads`` defaults to torch's intra-op thread count, so both runtimes get the same cores.
     ``spin=False`` makes idle worker threads sleep instead of spin-waiting, which on a shared or
     oversubscribed CPU keeps them from taking the cores the busy threads need. One request at a time
     gains nothing from parallel execution of independent nodes: execution is sequential.
+    ``profile_prefix`` turns on onnxruntime's profiler (``session.end_profiling()`` writes the file).
     """
     require_onnx()
     import onnxruntime as ort
@@ -231,6 +233,8 @@ def onnx_session(path_or_bytes: str | os.PathLike | bytes, threads: int | None =
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if profile_prefix is not None:
+        options.enable_profiling, options.profile_file_prefix = True, profile_prefix
     source = path_or_bytes if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
     try:
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

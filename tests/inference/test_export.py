@@ -69,6 +69,27 @@ def test_onnx_matches_eager_on_real_clips_at_several_lengths(ntu_model):
     assert relative_error(session.run(None, {"keypoint": batch.numpy()})[0], want) < 1e-5
 
 
+@pytest.mark.parametrize("strategy", ["uniform", "spatial"])
+def test_onnx_graph_has_no_layout_transposes_in_its_blocks(strategy):
+    """The exported blocks aggregate in NCHW (a matmul, then a dilated conv): onnxruntime keeps its convs
+    in a blocked layout, and every transpose between them costs two layout reorders."""
+    import onnx
+
+    cfg = model_cfg("coco", num_classes=5)
+    cfg["backbone"]["graph_cfg"]["strategy"] = strategy
+    model = stgcn.build_model(cfg)
+    randomize(model, seed=2)
+    model.eval()
+    data = ex.onnx_bytes(model)
+    ops = [node.op_type for node in onnx.load_from_string(data).graph.node]
+    assert ops.count("MatMul") == 10 and ops.count("Transpose") <= 2  # the input's (N, C, T, V, M) only
+    session = ex.onnx_session(data)
+    x = torch.randn(2, 3, 21, 17, 2)
+    with torch.no_grad():
+        want = model(x)
+    assert relative_error(session.run(None, {"keypoint": x.numpy()})[0], want) < 1e-5
+
+
 def test_torchscript_matches_eager(ntu_model, tmp_path):
     path = ex.export(ntu_model, tmp_path / "model.pt", "torchscript")
     loaded = torch.jit.load(str(path))

@@ -100,11 +100,12 @@ def test_fused_stgcnpp_equals_the_unfused_eval_model_and_scripts(variant):
             assert float((got - want).abs().max() / want.abs().max()) <= 1e-5
 
 
-def test_stgcnpp_exports_to_onnx():
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_stgcnpp_exports_to_onnx(variant):
     pytest.importorskip("onnxruntime")  # the [onnx] extra
     from stgcn.inference import export
 
-    model = _tiny(**PLUS)
+    model = _tiny(**VARIANTS[variant])
     session = export.onnx_session(export.onnx_bytes(model))
     for frames in (7, 20):
         x = torch.randn(3, 3, frames, 17, 2)

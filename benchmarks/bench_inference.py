@@ -167,17 +167,23 @@ def accuracy(model, cfg: dict, ann: str, calib_samples: int, threads: int) -> No
               f"max relative logit difference {rel:.1e}")
 
 
-def ort_profile(model, frames: int, threads: int, runs: int = 15) -> None:
-    """onnxruntime fp32's own profile of the model at B1, ``frames``: kernel time per operator type."""
+def ort_profile(model, frames: int, threads: int, batch: int = 1, int8: bool = False, runs: int = 15) -> None:
+    """onnxruntime's own profile of the model (fp32, or int8 calibrated on random clips) at ``batch`` x
+    ``frames``: kernel time per operator type."""
     import collections
     import json
     import tempfile
 
     b = model.backbone
-    x = np.random.default_rng(0).standard_normal(
-        (1, b.in_channels, frames, b.num_node, model.cls_head.num_person)).astype(np.float32)
+    gen = np.random.default_rng(0)
+    shape = (b.in_channels, frames, b.num_node, model.cls_head.num_person)
+    x = gen.standard_normal((batch, *shape)).astype(np.float32)
+    graph = ex.onnx_bytes(model)
+    if int8:
+        calibration = [gen.standard_normal((1, *shape)).astype(np.float32) for _ in range(8)]
+        graph = ex.quantize_int8(graph, calibration)
     with tempfile.TemporaryDirectory() as tmp:
-        session = ex.onnx_session(ex.onnx_bytes(model), threads, profile_prefix=os.path.join(tmp, "ort"))
+        session = ex.onnx_session(graph, threads, profile_prefix=os.path.join(tmp, "ort"))
         for _ in range(runs):
             session.run(None, {"keypoint": x})
         with open(session.end_profiling()) as f:
@@ -187,7 +193,8 @@ def ort_profile(model, frames: int, threads: int, runs: int = 15) -> None:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
             spent[event["args"]["op_name"]] += event["dur"] / runs / 1e3
             nodes[event["args"]["op_name"]] += 1
-    print(f"\nonnxruntime fp32 kernels, B1 T{frames} M{x.shape[-1]}, {threads} threads: "
+    precision = "int8" if int8 else "fp32"
+    print(f"\nonnxruntime {precision} kernels, B{batch} T{frames} M{x.shape[-1]}, {threads} threads: "
           f"{sum(spent.values()):.1f} ms a run")
     for op, ms in spent.most_common(8):
         print(f"  {op:<16} {ms:7.2f} ms  {nodes[op] // runs} nodes")
@@ -208,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accuracy-only", action="store_true", help="with --checkpoint --ann: no timing")
     parser.add_argument("--stream-only", action="store_true", help="only the stream emission timings")
     parser.add_argument("--ort-profile", action="store_true",
-                        help="only onnxruntime fp32's kernel time per operator (two-person model)")
+                        help="only onnxruntime's kernel time per operator (two-person model)")
+    parser.add_argument("--batch", type=int, default=1, help="with --ort-profile: batch size")
+    parser.add_argument("--int8", action="store_true", help="with --ort-profile: the int8 graph")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
@@ -216,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ort_profile:
         model2, _ = load_model(TWO_PERSONS, None)
         for frames in args.frames:
-            ort_profile(model2, frames, args.threads)
+            ort_profile(model2, frames, args.threads, args.batch, args.int8)
         return 0
     model1, cfg1 = load_model(args.config or (None if args.checkpoint else ONE_PERSON), args.checkpoint)
     if args.accuracy_only:

@@ -84,6 +84,10 @@ def test_bench_inference_profiles_onnxruntime_kernels():
     assert "onnxruntime fp32 kernels, B1 T8 M2, 1 threads" in out
     rows = [line.split() for line in out.splitlines() if line.endswith("nodes")]
     assert "Conv" in [r[0] for r in rows] and all(float(r[1]) >= 0 for r in rows)
+    out = run_script("bench_inference.py", "--ort-profile", "--frames", "8", "--threads", "1", "--batch", "2",
+                     "--int8")
+    assert "onnxruntime int8 kernels, B2 T8 M2, 1 threads" in out
+    assert "QLinearConv" in [line.split()[0] for line in out.splitlines() if line.endswith("nodes")]
 
 
 def test_stream_accuracy_prints_a_row_per_window(tmp_path):

@@ -219,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1, help="with --ort-profile: batch size")
     parser.add_argument("--int8", action="store_true", help="with --ort-profile: the int8 graph")
     args = parser.parse_args(argv)
+    if (args.batch != 1 or args.int8) and not args.ort_profile:
+        parser.error("--batch and --int8 go with --ort-profile")
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
           f"{os.getloadavg()[0]:.1f} at start")

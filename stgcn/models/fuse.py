@@ -119,10 +119,10 @@ class FusedGraphConv(nn.Module):
 
     @torch.jit.unused
     def _forward_nchw(self, x: torch.Tensor) -> torch.Tensor:
-        """The same maths for ONNX runtimes, which keep convolutions in a blocked NCHW layout: one matmul
-        aggregates the input over joints into ``(N, C_in, T, K*V)``, then a ``(1, K)`` conv with dilation
-        ``V`` mixes the ``(k, c_in)`` channels. No transposes: onnxruntime spends ~5% less time than on
-        the channels-last form, whose two transposes per block cost layout reorders around every conv.
+        """The same maths in plain NCHW for ONNX: one matmul aggregates the input over joints into
+        ``(N, C_in, T, K*V)``, then a ``(1, K)`` conv with dilation ``V`` mixes the ``(k, c_in)`` channels.
+        The channels-last form's two transposes per block (and their shape arithmetic) are gone, and
+        onnxruntime spends ~5% less kernel time; its layout reorders around the matmul remain.
         The weights are rearranged here, from the buffers, so the exported graph holds them as constants."""
         k, c_out, v = self.kernel_size, self.out_channels, self.num_node  # ints: the graph folds them
         if self.aggregate_first:  # adjacency[w * K + k, v], weight[o, k * C_in + c], bias (1, C_out, 1, V)

@@ -71,8 +71,8 @@ def test_onnx_matches_eager_on_real_clips_at_several_lengths(ntu_model):
 
 @pytest.mark.parametrize("strategy", ["uniform", "spatial"])
 def test_onnx_graph_has_no_layout_transposes_in_its_blocks(strategy):
-    """The exported blocks aggregate in NCHW (a matmul, then a dilated conv): onnxruntime keeps its convs
-    in a blocked layout, and every transpose between them costs two layout reorders."""
+    """The exported blocks aggregate in NCHW (a matmul, then a dilated conv), without the eager form's
+    transposes to and from channels-last rows, which cost onnxruntime time around every block."""
     import onnx
 
     cfg = model_cfg("coco", num_classes=5)

@@ -63,10 +63,10 @@ def test_mstcn_joint_heads_under_bf16_autocast_update_the_same_statistics():
 
 
 def _tiny(**backbone):
+    options = dict(type="STGCN", graph_cfg=dict(layout="coco", mode="spatial"), base_channels=12,
+                   num_stages=3, inflate_stages=(3,), down_stages=(3,))
     model = stgcn.build_model(dict(
-        type="RecognizerGCN",
-        backbone=dict(type="STGCN", graph_cfg=dict(layout="coco", mode="spatial"), base_channels=12,
-                      num_stages=3, inflate_stages=(3,), down_stages=(3,), **backbone),
+        type="RecognizerGCN", backbone={**options, **backbone},
         cls_head=dict(type="GCNHead", num_classes=4, in_channels=24)))
     randomize(model, seed=1)
     return model.eval()
@@ -100,15 +100,22 @@ def test_fused_stgcnpp_equals_the_unfused_eval_model_and_scripts(variant):
             assert float((got - want).abs().max() / want.abs().max()) <= 1e-5
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+EXPORT_VARIANTS = {
+    **VARIANTS,
+    # K = 1 partition, and a first block that narrows 20 -> 12 channels (convolves before aggregating)
+    "binary_adj, narrowing": dict(PLUS, in_channels=20, graph_cfg=dict(layout="coco", mode="binary_adj")),
+}
+
+
+@pytest.mark.parametrize("variant", list(EXPORT_VARIANTS))
 def test_stgcnpp_exports_to_onnx(variant):
     pytest.importorskip("onnxruntime")  # the [onnx] extra
     from stgcn.inference import export
 
-    model = _tiny(**VARIANTS[variant])
+    model = _tiny(**EXPORT_VARIANTS[variant])
     session = export.onnx_session(export.onnx_bytes(model))
     for frames in (7, 20):
-        x = torch.randn(3, 3, frames, 17, 2)
+        x = torch.randn(3, model.backbone.in_channels, frames, 17, 2)
         with torch.no_grad():
             want = model(x)
         got = torch.from_numpy(session.run(None, {export.INPUT_NAME: x.numpy()})[0])

@@ -286,10 +286,10 @@ class FusedSkeletonGCN(nn.Module):
         self.num_classes = head.num_classes
         self.max_pool = head.spatial_type == "max"
         v, c = self.num_node, self.in_channels
-        scale, shift = _bn_affine(backbone.data_bn, v * c)
-        self.register_buffer("data_scale", scale.view(v, c).float())
-        self.register_buffer("data_shift", shift.view(v, c).float())
-        with torch.no_grad():
+        with torch.no_grad():  # buffers without autograd history (deepcopy refuses graph leaves' results)
+            scale, shift = _bn_affine(backbone.data_bn, v * c)
+            self.register_buffer("data_scale", scale.view(v, c).float())
+            self.register_buffer("data_shift", shift.view(v, c).float())
             blocks = [FusedBlock(block, backbone.block_adjacency(i).detach()) if isinstance(block, STGCNBlock)
                       else FusedGCNBlock(block) for i, block in enumerate(backbone.st_gcn_networks)]
         self.blocks = nn.ModuleList(blocks)

@@ -1,5 +1,7 @@
 """BN-folded inference path: equal to the unfused eval model and the oracle, scriptable, eval only."""
 
+import copy
+
 import pytest
 import torch
 
@@ -84,6 +86,16 @@ def test_fused_model_scripts_and_traces():
         traced = torch.jit.trace(fused, x)
         assert torch.allclose(scripted(x), want, rtol=0, atol=1e-6)
         assert torch.allclose(traced(other), want_other, rtol=0, atol=1e-6)
+
+
+def test_fused_model_deep_copies():
+    model = stgcn.build_model(model_cfg("coco", num_classes=5))
+    randomize(model, seed=6)
+    fused = fuse_conv_bn(model.eval())
+    assert not any(b.requires_grad or b.grad_fn is not None for b in fused.buffers())
+    x = pipeline_like_input(1, 12, 17, 2)
+    with torch.no_grad():
+        assert torch.equal(copy.deepcopy(fused)(x), fused(x))
 
 
 def test_fused_state_moves_with_to():

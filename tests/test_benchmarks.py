@@ -54,6 +54,11 @@ def test_bench_pack_measures_both_storages():
     assert "1 workers: sum of private dirty (MiB)" in out and "n/a" not in out
 
 
+def test_bench_procs_times_one_process_against_two():
+    out = run_script("bench_procs.py", "--batch", "2", "--frames", "4", "--repeats", "1", "--warmup", "1")
+    assert "1 process x" in out and "2 processes x" in out and "parallel / single speed:" in out
+
+
 def tiny_checkpoint(tmp_path: Path) -> tuple[str, str]:
     """A checkpoint of the tiny synthetic config (random weights) and a synthetic annotation file."""
     import stgcn

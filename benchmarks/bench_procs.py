@@ -22,18 +22,22 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # waiting ranks must not spin on the cores
 
 import argparse  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import stgcn  # noqa: E402
 from stgcn.engine.runtime import autocast, tune_malloc  # noqa: E402
+from tests.engine.tiny import free_port  # noqa: E402  (the port the distributed tests use)
 
 MODEL = dict(type="RecognizerGCN",
              backbone=dict(type="STGCN", graph_cfg=dict(layout="coco", mode="stgcn_spatial")),
@@ -67,9 +71,11 @@ def worker(rank: int, args, port: int, queue) -> None:
         tune_malloc()
     amp = torch.bfloat16 if args.amp == "bf16" else None
     share = args.batch // args.procs
-    model, x, labels = build(args)
-    single = stepper(model, model.parameters(), x, labels, amp) if rank == 0 else None
-    replica, _, _ = build(args)
+    replica, x, labels = build(args)
+    single = None
+    if rank == 0:  # its own copy of the same weights: the single-process rounds must not move the replica's
+        model, _, _ = build(args)
+        single = stepper(model, model.parameters(), x, labels, amp)
     # channels-last 1x1 conv gradients: same memory order as the bucket, only size-1 strides differ
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     ddp = torch.nn.parallel.DistributedDataParallel(replica, broadcast_buffers=False)
@@ -79,7 +85,7 @@ def worker(rank: int, args, port: int, queue) -> None:
     for rnd in range(args.warmup + args.repeats):
         for name in ("single", "parallel"):
             dist.barrier()
-            torch.set_num_threads(args.threads if name == "single" else max(1, args.threads // args.procs))
+            torch.set_num_threads(args.threads if name == "single" else threads_per_proc(args))
             start = time.perf_counter()
             if name == "parallel":
                 parallel()
@@ -93,10 +99,8 @@ def worker(rank: int, args, port: int, queue) -> None:
     dist.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def threads_per_proc(args) -> int:
+    return max(1, args.threads // args.procs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
           f"torch {torch.__version__}, load {os.getloadavg()[0]:.2f}, median of {args.repeats}")
     print(f"  1 process x {args.threads} threads, B{args.batch}:            "
           f"{med['single'] * 1e3:8.1f} ms  (min {min(times['single']) * 1e3:.1f})")
-    print(f"  {args.procs} processes x {max(1, args.threads // args.procs)} threads, B{per} each (Gloo): "
+    print(f"  {args.procs} processes x {threads_per_proc(args)} threads, B{per} each (Gloo): "
           f"{med['parallel'] * 1e3:8.1f} ms  (min {min(times['parallel']) * 1e3:.1f})")
     print(f"  parallel / single speed: {med['single'] / med['parallel']:.2f}x")
     return 0

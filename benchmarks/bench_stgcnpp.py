@@ -4,7 +4,10 @@ Times a training step (forward + backward + SGD) and the eval forward, fp32 and 
 * ST-GCN (the 0.x config, ``--stgcn``),
 * ST-GCN++ as it runs (``--stgcnpp``; its mstcn branches' 1x1 convs and BNs run as one),
 * ST-GCN++ branch by branch (the 1.x definition, every mstcn branch its own modules) as the baseline of
-  that change, and, for eval, the BN-folded ST-GCN++ (``stgcn.models.fuse``).
+  that change,
+* for training, ST-GCN++ with its pool branch as chained maxima of shifted views (what training ran
+  before the pooling kernel took over under autograd) as the baseline of that change, and, for eval,
+  the BN-folded ST-GCN++ (``stgcn.models.fuse``).
 Prints parameters and forward GFLOPs per sample (``stgcn bench``'s count) first.
 
     python benchmarks/bench_stgcnpp.py                      # NW-UCLA shapes: B16, T24, one person
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from stgcn import build_model  # noqa: E402
 from stgcn.commands.bench import model_flops  # noqa: E402
 from stgcn.engine.config import load_config  # noqa: E402
+from stgcn.models import stgcnpp  # noqa: E402
 from stgcn.models.fuse import fuse_conv_bn  # noqa: E402
 from stgcn.models.stgcnpp import MSTCN  # noqa: E402
 
@@ -42,15 +46,18 @@ def _per_branch(self: MSTCN, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 @contextlib.contextmanager
-def branch_by_branch(enabled: bool):
-    """MSTCN as the 1.x modules compute it (each branch its own conv, BN, ReLU) while enabled."""
-    joint = MSTCN.branch_outputs
-    if enabled:
+def variant(name: str | None):
+    """'per-branch': MSTCN as the 1.x modules compute it (each branch its own conv, BN, ReLU);
+    'chained-max': the pool branch as chained maxima of shifted views also under autograd."""
+    joint, pool = MSTCN.branch_outputs, stgcnpp.temporal_max_pool
+    if name == "per-branch":
         MSTCN.branch_outputs = _per_branch
+    elif name == "chained-max":
+        stgcnpp.temporal_max_pool = stgcnpp.shifted_max
     try:
         yield
     finally:
-        MSTCN.branch_outputs = joint
+        MSTCN.branch_outputs, stgcnpp.temporal_max_pool = joint, pool
 
 
 def main() -> None:
@@ -73,24 +80,26 @@ def main() -> None:
         params = sum(p.numel() for p in model.parameters())
         gflops = model_flops(model, args.frames, model.cls_head.num_person) / 1e9
         print(f"{name}: {params / 1e6:.2f} M parameters, {gflops:.3f} GFLOPs per sample (T{args.frames})")
-    cases = {}  # name -> (model key, per-branch?, fused?)
-    cases["ST-GCN"] = ("ST-GCN", False, False)
-    cases["ST-GCN++ per-branch"] = ("ST-GCN++", True, False)
-    cases["ST-GCN++"] = ("ST-GCN++", False, False)
+    cases = {}  # name -> (model key, variant, fused?)
+    cases["ST-GCN"] = ("ST-GCN", None, False)
+    cases["ST-GCN++ per-branch"] = ("ST-GCN++", "per-branch", False)
+    cases["ST-GCN++"] = ("ST-GCN++", None, False)
     print(f"{torch.get_num_threads()} threads; medians of {args.repeats} interleaved runs")
     for precision in args.precision:
         amp = torch.autocast("cpu", torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
         for mode, batch in (("train", args.batch_size), ("eval", args.eval_batch_size)):
             runs = dict(cases)
-            if mode == "eval":
-                runs["ST-GCN++ fused"] = ("ST-GCN++", False, True)
-                runs["ST-GCN fused"] = ("ST-GCN", False, True)
-            steps = {name: _step(models[key], mode, batch, shape[key], amp, per_branch, fused)
-                     for name, (key, per_branch, fused) in runs.items()}
+            if mode == "train":
+                runs["ST-GCN++ chained-max"] = ("ST-GCN++", "chained-max", False)
+            else:
+                runs["ST-GCN++ fused"] = ("ST-GCN++", None, True)
+                runs["ST-GCN fused"] = ("ST-GCN", None, True)
+            steps = {name: (_step(models[key], mode, batch, shape[key], amp, fused), how)
+                     for name, (key, how, fused) in runs.items()}
             times = {name: [] for name in steps}
             for r in range(args.repeats + 1):
-                for name, (fn, per_branch) in steps.items():
-                    with branch_by_branch(per_branch):
+                for name, (fn, how) in steps.items():
+                    with variant(how):
                         start = time.perf_counter()
                         fn()
                         if r:
@@ -101,7 +110,7 @@ def main() -> None:
                 for name, t in times.items()))
 
 
-def _step(model, mode, batch, shape, amp, per_branch, fused):
+def _step(model, mode, batch, shape, amp, fused):
     x = torch.randn(batch, *shape)
     if mode == "eval":
         net = fuse_conv_bn(model) if fused else model.eval()
@@ -109,7 +118,7 @@ def _step(model, mode, batch, shape, amp, per_branch, fused):
         def run():
             with torch.inference_mode(), amp:
                 net(x)
-        return run, per_branch
+        return run
     labels = torch.randint(0, model.cls_head.num_classes, (batch,))
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
 
@@ -120,7 +129,7 @@ def _step(model, mode, batch, shape, amp, per_branch, fused):
             logits = model(x)
         model.loss(logits.float(), labels)["loss_cls"].backward()
         opt.step()
-    return train, per_branch
+    return train
 
 
 if __name__ == "__main__":

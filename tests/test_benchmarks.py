@@ -114,6 +114,7 @@ def test_bench_stgcnpp_compares_the_models_and_its_mstcn_paths():
                      "--repeats", "1", "--precision", "fp32")
     assert "ST-GCN++: 1.38 M parameters" in out
     assert "train fp32 B2: ST-GCN " in out and "ST-GCN++ per-branch" in out and "ST-GCN++ fused" in out
+    assert "ST-GCN++ chained-max" in out
 
 
 def test_bench_pack_ntu_set_is_an_ntu60_split_file(tmp_path):

@@ -123,16 +123,21 @@ def joinable(bns: list[nn.Module]) -> bool:
 
 
 def temporal_max_pool(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
-    """``MaxPool2d((kernel, 1), (stride, 1), (padding, 0))``. Without autograd it is a maximum of shifted
-    views: the same values, ~5x faster than the pooling kernel on channels-last CPU tensors. With autograd
-    it is the pooling kernel, whose backward is ~8x faster than that of the chained maxima (and, like
-    1.x, gives a tie's gradient to one input). An ONNX export gets the pooling operator: the shifted views
-    need -inf padding, which int8 calibration cannot give a range."""
+    """``MaxPool2d((kernel, 1), (stride, 1), (padding, 0))``. Without autograd it is :func:`shifted_max`,
+    ~5x faster than the pooling kernel on channels-last CPU tensors. Under autograd it is the pooling
+    kernel, whose backward is ~8x faster than that of the chained maxima and keeps the gradient
+    channels-last (a tie's gradient goes to one input, as in 1.x). An ONNX export gets the pooling
+    operator: the shifted views need -inf padding, which int8 calibration cannot give a range."""
     if not torch.jit.is_scripting():  # is_in_onnx_export itself cannot be scripted
         if torch.onnx.is_in_onnx_export():
             return F.max_pool2d(x, (kernel, 1), (stride, 1), (padding, 0))
     if x.requires_grad and torch.is_grad_enabled():
         return F.max_pool2d(x, (kernel, 1), (stride, 1), (padding, 0))
+    return shifted_max(x, kernel, stride, padding)
+
+
+def shifted_max(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """The temporal max pool as a maximum of shifted views (the same values as the pooling kernel)."""
     t_out = x.shape[2] + 2 * padding - kernel + 1
     padded = F.pad(x, (0, 0, padding, padding), value=float("-inf")) if padding else x
     y = padded[:, :, :t_out]

@@ -92,8 +92,11 @@ def interrupt_when(cmd: list[str], cwd: Path, marker: str, timeout: int = 240) -
     import threading
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    # a shell starts background jobs with SIGINT ignored, and Python keeps an inherited SIG_IGN: restore
+    # the default so that the child turns SIGINT into KeyboardInterrupt however the tests were started
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: queue.Queue = queue.Queue()
     err: list[str] = []
 

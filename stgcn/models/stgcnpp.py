@@ -128,10 +128,10 @@ def temporal_max_pool(x: torch.Tensor, kernel: int, stride: int, padding: int) -
     kernel, whose backward is ~8x faster than that of the chained maxima and keeps the gradient
     channels-last (a tie's gradient goes to one input, as in 1.x). An ONNX export gets the pooling
     operator: the shifted views need -inf padding, which int8 calibration cannot give a range."""
+    use_kernel = x.requires_grad and torch.is_grad_enabled()
     if not torch.jit.is_scripting():  # is_in_onnx_export itself cannot be scripted
-        if torch.onnx.is_in_onnx_export():
-            return F.max_pool2d(x, (kernel, 1), (stride, 1), (padding, 0))
-    if x.requires_grad and torch.is_grad_enabled():
+        use_kernel = use_kernel or torch.onnx.is_in_onnx_export()
+    if use_kernel:
         return F.max_pool2d(x, (kernel, 1), (stride, 1), (padding, 0))
     return shifted_max(x, kernel, stride, padding)
 

@@ -105,12 +105,17 @@ def check_output_dir(directory: str | os.PathLike, flag: str = "--work-dir") -> 
     return directory
 
 
-def check_output_path(path: str | os.PathLike, overwrite: bool, flag: str = "--out") -> Path:
+def check_output_path(path: str | os.PathLike, overwrite: bool, flag: str = "--out",
+                      inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
     """Fail fast on an output file that cannot be written: a folder, a parent that is a file, an
-    unwritable folder, or an existing file without ``overwrite`` (the rule of every command)."""
+    unwritable folder, one of the command's ``inputs`` (never replaced, even with ``overwrite``), or an
+    existing file without ``overwrite`` (the rule of every command)."""
     path = Path(path)
     if path.is_dir():
         raise StgcnError(f"{flag} {path}: is a folder; give a file name")
+    for source in inputs:
+        if path.exists() and Path(source).exists() and path.samefile(source):
+            raise StgcnError(f"{flag} {path}: is the input file {source}; write the output to another path")
     check_output_dir(path.parent, flag=flag)
     if path.exists() and not overwrite:
         raise StgcnError(f"{flag} {path}: the file already exists; pass --overwrite to replace it")

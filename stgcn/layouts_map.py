@@ -144,6 +144,23 @@ def joint_names_arg(text: str | None) -> tuple[str, ...]:
     return tuple(name.strip() for name in (text or "").split(",") if name.strip())
 
 
+DROP_JOINTS_HELP = ("comma-separated joints of the checkpoint's layout to feed as absent (0, score 0): "
+                    "joints its training data lacked. Default: the config's absent_joints (Penn Action "
+                    "configs: left_eye,right_eye,left_ear,right_ear); 'none' feeds every joint")
+
+
+def drop_joints(text: str | None, recognizer=None) -> tuple[str, ...]:
+    """A ``--drop-joints`` value: the names given, ``()`` for 'none', and when not given the
+    ``absent_joints`` of the checkpoint's config (``recognizer.absent_joints``; announced on stdout)."""
+    if text is not None:
+        return () if text.strip().lower() == "none" else joint_names_arg(text)
+    absent = tuple(getattr(recognizer, "absent_joints", ()) or ())
+    if absent:
+        print(f"feeding {', '.join(absent)} as absent: the checkpoint's training data lacks them "
+              "(config absent_joints; --drop-joints none feeds them)")
+    return absent
+
+
 def map_keypoints(keypoint: np.ndarray, score: np.ndarray,
                   mapping: JointMap) -> tuple[np.ndarray, np.ndarray]:
     """Apply ``mapping`` to ``keypoint [..., V, C]`` and ``score [..., V]`` (any leading axes).

@@ -114,7 +114,37 @@ def test_npy_npz_and_packed_inputs(tiny, tmp_path, capsys):
     np.testing.assert_allclose([p["scores"] for p in got], rec.scores(make_samples(6)[:2]), atol=1e-6)
 
 
+def test_img_shape_flag_fills_in_samples_without_one(tiny, tmp_path, monkeypatch):
+    from stgcn.inference import inputs
+
+    s = make_samples(1, labels=False)[0]
+    npy = tmp_path / "xys.npy"
+    np.save(npy, np.concatenate([s["keypoint"], s["keypoint_score"][..., None]], -1))
+    seen = []
+    real = inputs.load_samples
+    monkeypatch.setattr(inputs, "load_samples", lambda *a: seen.append(real(*a)) or seen[-1])
+    assert main(["predict", str(tiny[1]), str(npy), "--img-shape", "720", "1280"]) == 0
+    assert seen[-1][0]["img_shape"] == (720, 1280)
+    ann = tmp_path / "ann.pkl"
+    dump_pickle([dict(s, img_shape=(1080, 1920)), {k: v for k, v in s.items() if k != "img_shape"}], ann)
+    assert main(["predict", str(tiny[1]), str(ann), "--img-shape", "720", "1280"]) == 0
+    assert [x["img_shape"] for x in seen[-1]] == [(1080, 1920), (720, 1280)]  # a sample's own one wins
+
+
+def test_empty_or_truncated_arrays_are_one_line(tiny, tmp_path, capsys):
+    for name in ("empty.npy", "empty.npz"):
+        (tmp_path / name).write_bytes(b"")
+        assert main(["predict", str(tiny[1]), str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert name in err and "Traceback" not in err and err.count("\n") == 1
+    np.savez(tmp_path / "nokp.npz", score=np.zeros(3))
+    assert main(["predict", str(tiny[1]), str(tmp_path / "nokp.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "an .npz needs 'keypoint'" in err and "not a readable numpy file" not in err
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--split", "a", "--img-shape", "0", "640"], "--img-shape 0 640: give the frame height and width"),
     (["--split", "nope"], "no split 'nope'"),
     ([], "has splits a, b; pick one with --split NAME"),
     (["--split", "a", "--out", "x.txt"], "use .json or .csv"),

@@ -55,3 +55,14 @@ def test_nwucla_quick_recipe_keeps_the_data_handling_and_doubles_batch_and_rate(
     assert quick["optimizer"] == dict(full["optimizer"], lr=2 * full["optimizer"]["lr"])
     assert quick["lr_config"] == full["lr_config"]
     assert (quick["total_epochs"], full["total_epochs"]) == (56, 48)
+
+
+def test_penn_configs_name_the_coco_joints_penn_action_lacks():
+    from stgcn.data.convert.penn_action import NUM_COCO, PENN_TO_COCO
+    from stgcn.layouts_map import JOINT_NAMES
+
+    lacking = [JOINT_NAMES["coco"][i] for i in range(NUM_COCO) if i not in PENN_TO_COCO]
+    paths = sorted(CONFIGS.parent.glob("*/*penn_action*.py"))
+    assert len(paths) == 3
+    for path in paths:
+        assert load_config(path)["absent_joints"] == lacking, path

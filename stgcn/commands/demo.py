@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 from stgcn.errors import StgcnError
 from stgcn.fileio import OVERWRITE_HELP, check_output_path, write_atomic
+from stgcn.layouts_map import DROP_JOINTS_HELP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,13 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-person", action="store_true", help="one label per tracked person")
     parser.add_argument("--poses", metavar="FILE", help="read poses from this .npz/.json pose file "
                                                         "instead of running MediaPipe")
-    parser.add_argument("--drop-joints", metavar="NAMES",
-                        help="comma-separated joints of the checkpoint's layout to feed as absent (0, "
-                             "score 0): joints its training data lacked, e.g. "
-                             "left_eye,right_eye,left_ear,right_ear for a Penn Action checkpoint")
+    parser.add_argument("--drop-joints", metavar="NAMES", help=DROP_JOINTS_HELP)
     parser.add_argument("--out-json", metavar="F", help="also write every prediction as JSON")
     parser.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a video file")
-    parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
+    parser.add_argument("--max-frames", type=int, default=0,
+                        help="with --window or --camera: stop after this many frames (0: all)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     parser.add_argument("--onnx-model", metavar="M.onnx", help="run this `stgcn export` file of the "
                         "checkpoint in onnxruntime (e.g. its --int8 model: the fastest on a CPU)")
@@ -52,13 +52,18 @@ def _paths(args: argparse.Namespace) -> tuple[str | int, str]:
         return args.camera, args.video
     if args.out is None:
         raise StgcnError("give the input and the output video: stgcn demo VIDEO OUT.mp4 --checkpoint CKPT")
+    from stgcn.video.io import VIDEO_SUFFIXES
+
+    if not args.video.lower().endswith(VIDEO_SUFFIXES):
+        raise StgcnError(f"{args.video}: not a video file name; give a video ({', '.join(VIDEO_SUFFIXES)})")
     return args.video, args.out
 
 
 def _check_window(args: argparse.Namespace) -> None:
     if args.window is None:
-        if args.stride is not None:
-            raise StgcnError("--stride needs --window N")
+        if args.stride is not None or args.max_frames:
+            flag = "--stride" if args.stride is not None else "--max-frames"
+            raise StgcnError(f"{flag} needs --window N (without it the whole clip is classified at once)")
         return
     if args.window < 1:
         raise StgcnError(f"--window must be at least 1 frame, got {args.window}")
@@ -72,21 +77,22 @@ def run(args: argparse.Namespace) -> int:
     _check_window(args)
     if Path(out).suffix.lower() not in (".mp4", ".avi"):
         raise StgcnError(f"{out}: the output video must end in .mp4 or .avi")
-    check_output_path(out, args.overwrite, flag="output")
+    inputs = tuple(str(p) for p in (source_arg, args.poses, args.checkpoint) if isinstance(p, str))
+    check_output_path(out, args.overwrite, flag="output", inputs=inputs)
     if args.out_json:
-        check_output_path(args.out_json, args.overwrite, flag="--out-json")
+        check_output_path(args.out_json, args.overwrite, flag="--out-json", inputs=inputs + (out,))
     from stgcn.inference import Recognizer
-    from stgcn.layouts_map import joint_names_arg
+    from stgcn.layouts_map import drop_joints
     from stgcn.video import demo
     from stgcn.video.backends import MediapipePose
     from stgcn.video.io import FrameSource
     from stgcn.video.posefile import load_pose_file
 
-    drop = joint_names_arg(args.drop_joints)
     track = load_pose_file(args.poses) if args.poses else None
     backend = None if track is not None else MediapipePose()
     recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config, device=args.device,
                                             label_map=args.label_map, onnx_model=args.onnx_model)
+    drop = drop_joints(args.drop_joints, recognizer)
     start = time.perf_counter()
     if args.window is None:
         result = demo.run_clip_demo(str(source_arg), out, recognizer, backend, track, args.per_person, drop)
@@ -105,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
                "predictions": result.predictions}
         write_atomic(args.out_json, (json.dumps(doc, indent=1) + "\n").encode())
     seconds = time.perf_counter() - start
+    if not result.predictions:
+        why = "no person found" + (", or fewer frames than a window needs" if args.window else "")
+        print(f"warning: nothing was classified in the {result.frames_read} frames read ({why})",
+              file=sys.stderr)
     print(f"wrote {result.frames_written} of {result.frames_read} frames read to {out} in {seconds:.1f} s "
           f"({result.frames_read / max(seconds, 1e-9):.1f} frames/s); {len(result.predictions)} predictions")
     for row in result.predictions[-5:] if args.window else result.predictions:

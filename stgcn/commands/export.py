@@ -18,17 +18,21 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from stgcn.errors import StgcnError
 from stgcn.inference.export import DEFAULT_OPSET, FORMATS
 
+SUFFIX_FORMATS = {".onnx": "onnx", ".pt": "torchscript"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint written by tools/train.py (or any, with --config)")
-    parser.add_argument("out", help="output file (.onnx or .pt)")
+    parser.add_argument("out", help="output file: .onnx (ONNX) or .pt (TorchScript)")
     parser.add_argument("--config", help="config file (default: the one stored in the checkpoint)")
     parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="output format (default: from OUT's suffix, .onnx -> onnx, else torchscript)")
+                        help="output format (default: from OUT's suffix, .onnx -> onnx, .pt -> "
+                             "torchscript)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                         help=f"ONNX opset version (default {DEFAULT_OPSET})")
     parser.add_argument("--int8", action="store_true", help="ONNX only: static int8 quantization")
@@ -44,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from stgcn.inference.api import Recognizer
     from stgcn.inference.export import calibration_inputs, check_target, export, require_onnx
 
-    fmt = args.format or ("onnx" if str(args.out).endswith(".onnx") else "torchscript")
+    fmt = args.format or SUFFIX_FORMATS.get(Path(args.out).suffix.lower())
+    if fmt is None:
+        raise StgcnError(f"OUT {args.out}: cannot tell the format from the suffix; name it .onnx (ONNX) or "
+                         ".pt (TorchScript), or pass --format onnx|torchscript")
     if args.int8 and fmt != "onnx":
         raise StgcnError("--int8 needs --format onnx (onnxruntime quantization)")
     if args.int8 and not args.calib:
@@ -52,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                          "int8 ranges (e.g. the training set)")
     if args.calib and not args.int8:
         raise StgcnError("--calib is only used with --int8; add --int8 or drop --calib")
-    check_target(args.out, args.overwrite)
+    check_target(args.out, args.overwrite, source=args.checkpoint)
     if fmt == "onnx":
         require_onnx()
     start = time.perf_counter()

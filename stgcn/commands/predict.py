@@ -3,7 +3,8 @@
 CHECKPOINT is a .pth file, an https:// URL (downloaded once into $STGCN_HOME/checkpoints) or a name from
 `stgcn zoo`. INPUT is an annotation .pkl (`--split NAME` for a split file), a `stgcn pack` directory, or a
 keypoint array: .npy holding [M, T, V, C] or [T, V, C] (one person), .npz holding `keypoint` and
-optionally `keypoint_score` [M, T, V] and `img_shape` (height, width). Samples go through the test
+optionally `keypoint_score` [M, T, V] and `img_shape` (height, width); `--img-shape H W` gives the frame
+size of 2D pixels to samples that carry none. Samples go through the test
 pipeline of the checkpoint's config (or --config). When the input has labels, the table shows them and
 the top-1/top-k accuracy. `--out preds.json|.csv` keeps per-sample scores (never overwrites an existing
 file without --overwrite).
@@ -35,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "(ntu60, ntu120, nw_ucla, penn_action); default: the "
                                             "checkpoint's")
     parser.add_argument("--split", help="split of a split annotation file, e.g. test or xsub_val")
+    parser.add_argument("--img-shape", type=int, nargs=2, metavar=("H", "W"),
+                        help="frame size of 2D pixel keypoints for samples that carry no img_shape "
+                             "(a .npy array never does); needed by checkpoints whose test pipeline "
+                             "normalises by it (PreNormalize2D)")
     parser.add_argument("--top-k", type=int, default=5, help="classes listed per sample (default 5)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="samples per forward pass (default: data.test_dataloader.videos_per_gpu)")
@@ -109,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.out).suffix not in OUT_SUFFIXES:
             raise StgcnError(f"--out {args.out}: unsupported suffix; use .json or .csv")
         check_output_path(args.out, args.overwrite)
-    samples = load_samples(args.input, args.split)
+    if args.img_shape is not None and min(args.img_shape) < 1:
+        raise StgcnError(f"--img-shape {args.img_shape[0]} {args.img_shape[1]}: give the frame height and "
+                         "width in pixels, both positive")
+    samples = load_samples(args.input, args.split, None if args.img_shape is None else tuple(args.img_shape))
     rec = Recognizer.from_checkpoint(args.checkpoint, args.config, args.device, args.label_map,
                                      onnx_model=args.onnx_model)
     top_k = min(args.top_k, rec.num_classes)

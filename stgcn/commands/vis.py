@@ -12,6 +12,9 @@ projected from the front (`--azimuth/--elevation` turn the body).
   stgcn vis data/nw_ucla.pkl --split xview_val --index 3 grid.png --class-names nw_ucla
   stgcn vis data/penn_action.pkl --split test --index 7 pred.gif --checkpoint work_dirs/penn/latest.pth
   stgcn vis clip.mp4 clip_pose.gif --checkpoint work_dirs/penn/latest.pth
+
+A video's poses are mapped onto the checkpoint's layout with the joints its training data lacked fed as
+absent (the config's `absent_joints`, or `--drop-joints`), as `stgcn demo` feeds them.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 
 from stgcn.errors import StgcnError, did_you_mean
 from stgcn.fileio import OVERWRITE_HELP, check_output_path
+from stgcn.layouts_map import DROP_JOINTS_HELP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--class-names", metavar="NAME|FILE.txt",
                         help="class names: a built-in list (penn_action, nw_ucla, ntu60, ntu120) or a "
                         "label map (default: the checkpoint's names)")
-    parser.add_argument("--layout", help="skeleton layout of the joints (default: from V and C)")
+    parser.add_argument("--layout", help="skeleton layout of the joints (default: from V and C; for a "
+                        "video: the checkpoint's, else coco)")
+    parser.add_argument("--drop-joints", metavar="NAMES", help="video or pose file only: " + DROP_JOINTS_HELP)
     parser.add_argument("--fps", type=float, default=15.0, help="animation frames per second (15)")
     parser.add_argument("--frames", type=int, default=8, help="frames in a picture grid (8)")
     parser.add_argument("--azimuth", type=float, default=0.0, help="3D only: turn about the vertical, deg")
@@ -70,9 +76,10 @@ def load_sample(ann_file: str, index: int, split: str | None) -> dict:
     return sample
 
 
-def video_sample(path: str, layout: str) -> dict:
+def video_sample(path: str, layout: str, drop: tuple[str, ...] = ()) -> dict:
     """The skeletons of a video (MediaPipe pose, extra [video]) or of a pose file (.npz/.json of another
-    estimator, see `stgcn extract-pose`), tracked and mapped onto ``layout``, as an unlabelled sample."""
+    estimator, see `stgcn extract-pose`), tracked and mapped onto ``layout`` (the joints in ``drop``
+    blanked), as an unlabelled sample."""
     from pathlib import Path
 
     from stgcn.progress import Progress
@@ -88,7 +95,7 @@ def video_sample(path: str, layout: str) -> dict:
         bar = Progress(total=count_frames(path), desc="pose")
         track = extract_video(path, MediapipePose(), on_frame=bar.update)
         bar.close()
-    sample = to_sample(track, layout, frame_dir=Path(path).stem, label=0, source=path)
+    sample = to_sample(track, layout, frame_dir=Path(path).stem, label=0, source=path, drop=drop)
     del sample["label"]  # a video has no label
     return sample
 
@@ -104,17 +111,13 @@ def _name(index: int, names: list[str] | None) -> str:
     return f"{names[index]} ({index})" if names and 0 <= index < len(names) else f"class {index}"
 
 
-def _caption(sample: dict, args: argparse.Namespace) -> tuple[str, str, str]:
+def _caption(sample: dict, args: argparse.Namespace, recognizer=None) -> tuple[str, str, str]:
     """(title, prediction line, its colour); class names from --class-names, else the checkpoint."""
     from stgcn.data.classes import resolve_class_names
 
     names = resolve_class_names(args.class_names, None, "--class-names") if args.class_names else None
     top = None
-    if args.checkpoint:
-        from stgcn.inference import Recognizer
-
-        recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config,
-                                                label_map=args.class_names)
+    if recognizer is not None:
         top = recognizer.predict(sample, top_k=3)[0].top_k
         names = names or recognizer.class_names
     label = sample.get("label")
@@ -139,9 +142,22 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(out, args.overwrite, flag="output")
     if args.fps <= 0 or args.frames < 1:
         raise StgcnError(f"--fps {args.fps} / --frames {args.frames}: both must be positive")
+    recognizer = None
+    if args.checkpoint:
+        from stgcn.inference import Recognizer
+
+        recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config,
+                                                label_map=args.class_names)
     if _is_video(args.ann_file):
-        sample = video_sample(args.ann_file, args.layout or "coco")
+        from stgcn.layouts_map import drop_joints
+
+        own = recognizer.layout if recognizer is not None and isinstance(recognizer.layout, str) else None
+        sample = video_sample(args.ann_file, args.layout or own or "coco",
+                              drop_joints(args.drop_joints, recognizer))
     else:
+        if args.drop_joints is not None:
+            raise StgcnError("--drop-joints applies to a video or pose file; an annotation file's samples "
+                             "are shown as they are")
         sample = load_sample(args.ann_file, args.index, args.split)
     _, _, num_joints, channels = sample["keypoint"].shape
     layout = get_layout(args.layout or guess_layout(num_joints, channels, args.ann_file))
@@ -149,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         raise StgcnError(f"--layout {args.layout}: it has {layout.num_node} joints, the sample has "
                          f"{num_joints}; pick a layout with {num_joints} joints")
     clip = make_clip(sample, layout.edges, args.azimuth, args.elevation)
-    clip.title, clip.subtitle, clip.subtitle_color = _caption(sample, args)
+    clip.title, clip.subtitle, clip.subtitle_color = _caption(sample, args, recognizer)
     render(clip, out, fps=args.fps, frames=args.frames)
     print(f"wrote {out}")
     return 0

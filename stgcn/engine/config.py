@@ -38,6 +38,7 @@ KNOWN_KEYS = config_1x.KEYS_1X | frozenset({
     "find_unused_parameters", "cudnn_benchmark", "mp_start_method", "opencv_num_threads",
     "custom_imports", "auto_resume", "device",
     "class_names",  # a built-in class list name or a list of names (stgcn.data.classes)
+    "absent_joints",  # joints of the layout the training data lacks (fed as absent from videos)
     # helper names used by the mmaction2 0.x skeleton configs
     "dataset_type", "data_root", "data_root_val", "ann_file_train", "ann_file_val", "ann_file_test",
     "train_pipeline", "val_pipeline", "test_pipeline", "img_norm_cfg",

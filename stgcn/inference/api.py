@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import os
 from dataclasses import dataclass
 
@@ -77,6 +78,53 @@ def _load_config(config: str | os.PathLike | dict | None, meta: dict, checkpoint
                      "pass the model's config: --config CONFIG (Python: config='CONFIG.py')")
 
 
+def needs_img_shape(pipeline_cfg: list) -> bool:
+    """Whether the pipeline divides 2D pixels by each sample's ``img_shape`` (``PreNormalize2D`` without
+    an ``img_shape`` of its own, whose 1080x1920 fallback would silently skew other frame sizes)."""
+    return any(isinstance(step, dict) and step.get("type") == "PreNormalize2D" and "img_shape" not in step
+               for step in pipeline_cfg)
+
+
+def check_img_shape(value: object, where: str) -> tuple[int, int]:
+    """``(height, width)`` as two positive ints, or a one-line error naming ``where``."""
+    try:
+        h, w = (operator.index(v) for v in np.ravel(np.asarray(value)))
+    except (TypeError, ValueError):
+        raise StgcnError(f"{where}: img_shape={value!r} is not (height, width); give two positive "
+                         "integers, the size of the frames the keypoints were taken from") from None
+    if h <= 0 or w <= 0:
+        raise StgcnError(f"{where}: img_shape={value!r} must be positive (height, width) in pixels")
+    return int(h), int(w)
+
+
+def _check_label(value: object, num_classes: int, name: object) -> int:
+    try:
+        label = operator.index(value)
+    except TypeError:
+        raise StgcnError(f"sample {name}: label={value!r} is not a class index; give an integer in "
+                         f"0..{num_classes - 1}, or no label") from None
+    if not 0 <= label < num_classes:
+        raise StgcnError(f"sample {name}: label={label} is outside 0..{num_classes - 1} (the checkpoint "
+                         f"has {num_classes} classes)")
+    return int(label)
+
+
+def _arrays(sample: dict, name: object) -> tuple[np.ndarray, np.ndarray | None]:
+    """A sample's keypoint [M, T, V, C] (a [T, V, C] one gets M=1) and keypoint_score as float32."""
+    arrays = []
+    for key, shape in (("keypoint", "[M, T, V, C] (or [T, V, C])"), ("keypoint_score", "[M, T, V]")):
+        value = sample.get(key)
+        try:
+            arrays.append(None if value is None else np.asarray(value, dtype=np.float32))
+        except (TypeError, ValueError):
+            raise StgcnError(f"sample {name}: {key} is not a numeric array; give {key} {shape} with the "
+                             "same number of frames and joints for every person") from None
+    kp, score = arrays
+    if kp.ndim == 3:
+        return kp[None], None if score is None else score[None]
+    return kp, score
+
+
 def _test_dataset_cfg(cfg: dict) -> dict:
     data = cfg.get("data") or {}
     test = data.get("test")
@@ -121,10 +169,13 @@ class Recognizer:
         self.num_joints: int = backbone.num_node
         self.in_channels: int = backbone.in_channels
         self.layout: str | dict | None = (cfg["model"]["backbone"].get("graph_cfg") or {}).get("layout")
+        # joints of the layout that the training data never had (Penn Action in coco: eyes, ears)
+        self.absent_joints: tuple[str, ...] = tuple(cfg.get("absent_joints") or ())
         self.spec = SampleSpec(self.num_joints, self.in_channels, self.num_classes, self.num_person,
                                self.layout)
         test = _test_dataset_cfg(cfg)
         self.pipeline_cfg = list(test["pipeline"])
+        self.needs_img_shape = needs_img_shape(self.pipeline_cfg)
         self.dataset_args = {k: test[k] for k in DATASET_KEYS if k in test}
         self.average_clips = average_clips(cfg)  # as tools/test.py merges clips
         loader = (cfg.get("data") or {}).get("test_dataloader") or {}
@@ -218,11 +269,7 @@ class Recognizer:
         name = sample.get("frame_dir", index)
         if "keypoint" not in sample:
             raise StgcnError(f"sample {name}: no 'keypoint'; give keypoint [M, T, V, C] (or [T, V, C])")
-        kp = np.asarray(sample["keypoint"], dtype=np.float32)
-        score = sample.get("keypoint_score")
-        if kp.ndim == 3:
-            kp = kp[None]
-            score = None if score is None else np.asarray(score)[None]
+        kp, score = _arrays(sample, name)
         if kp.ndim != 4:
             raise StgcnError(f"sample {name}: keypoint has shape {kp.shape}; expected [M, T, V, C] or "
                              "[T, V, C]")
@@ -234,9 +281,17 @@ class Recognizer:
             raise StgcnError(f"sample {name}: keypoint has V={kp.shape[2]} joints but the checkpoint's "
                              f"layout {layout} has {self.num_joints}; give keypoints in that layout or use a "
                              "checkpoint trained on yours")
-        record = dict(sample, keypoint=kp, frame_dir=str(name), label=int(sample.get("label", 0)))
+        label = sample.get("label")
+        label = 0 if label is None else _check_label(label, self.num_classes, name)
+        record = dict(sample, keypoint=kp, frame_dir=str(name), label=label)
+        if sample.get("img_shape") is not None:
+            record["img_shape"] = check_img_shape(sample["img_shape"], f"sample {name}")
+        elif self.needs_img_shape:
+            raise StgcnError(f"sample {name}: no img_shape; this checkpoint's test pipeline divides 2D "
+                             "pixel coordinates by the frame size (PreNormalize2D): give "
+                             "img_shape=(height, width) of the video the keypoints come from "
+                             "(stgcn predict: --img-shape H W)")
         if score is not None:
-            score = np.asarray(score, dtype=np.float32)
             if score.shape != kp.shape[:3]:
                 raise StgcnError(f"sample {name}: keypoint_score has shape {score.shape}, expected "
                                  f"{kp.shape[:3]} ([M, T, V] of keypoint)")

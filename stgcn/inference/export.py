@@ -62,13 +62,12 @@ def example_input(model: FusedSkeletonGCN, batch: int = 1, frames: int = 32) -> 
     return torch.randn(shape, generator=gen)
 
 
-def check_target(out: str | os.PathLike, overwrite: bool) -> Path:
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise StgcnError(f"{out}: the file exists; pass --overwrite to replace it or choose another path")
-    if out.is_dir():
-        raise StgcnError(f"{out}: is a directory; give a file path for the exported model")
-    return out
+def check_target(out: str | os.PathLike, overwrite: bool, source: str | os.PathLike | None = None) -> Path:
+    """The export's output path: not a folder, not the ``source`` checkpoint, not an existing file
+    without ``overwrite``."""
+    from stgcn.fileio import check_output_path
+
+    return check_output_path(out, overwrite, flag="OUT", inputs=() if source is None else (source,))
 
 
 def onnx_bytes(model: nn.Module, opset: int = DEFAULT_OPSET, example: torch.Tensor | None = None) -> bytes:

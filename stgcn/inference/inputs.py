@@ -55,18 +55,29 @@ def _from_array(path: Path) -> list[dict]:
                     raise StgcnError(f"{path}: an .npz needs 'keypoint' and may hold "
                                      f"{', '.join(NPZ_KEYS[1:])}; it has {', '.join(npz.files) or 'nothing'}")
                 arrays = {k: npz[k] for k in npz.files}
+    except StgcnError:
+        raise
+    except EOFError:
+        raise StgcnError(f"{path}: empty or truncated numpy file; save arrays with "
+                         "numpy.save/savez") from None
     except (ValueError, OSError, zipfile.BadZipFile) as err:
         raise StgcnError(f"{path}: not a readable numpy file ({err}); save arrays with "
                          "numpy.save/savez") from None
-    sample = {"frame_dir": path.stem, **arrays}
-    if "img_shape" in sample:
-        sample["img_shape"] = tuple(int(v) for v in np.ravel(sample["img_shape"])[:2])
-    return [sample]
+    return [{"frame_dir": path.stem, **arrays}]
 
 
-def load_samples(path: str | os.PathLike, split: str | None = None) -> list[dict]:
-    """The samples of an annotation file, packed directory or .npy/.npz keypoint array, in file order."""
-    path = Path(path)
+def load_samples(path: str | os.PathLike, split: str | None = None,
+                 img_shape: tuple[int, int] | None = None) -> list[dict]:
+    """The samples of an annotation file, packed directory or .npy/.npz keypoint array, in file order;
+    ``img_shape`` fills in the frame size of samples that carry none (a .npy array never does)."""
+    samples = _load(Path(path), split)
+    if img_shape is not None:
+        samples = [dict(s, img_shape=img_shape) if isinstance(s, dict) and s.get("img_shape") is None
+                   else s for s in samples]
+    return samples
+
+
+def _load(path: Path, split: str | None) -> list[dict]:
     source = str(path)
     if not path.exists():
         raise StgcnError(f"{path}: input not found; give an annotation .pkl, a packed directory or a "

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stgcn.errors import StgcnError
+from stgcn.inference.api import check_img_shape
 
 MODES = ("group", "per-person")
 
@@ -72,7 +73,14 @@ class StreamRecognizer:
         self.recognizer = recognizer
         self.window, self.stride, self.mode, self.min_frames = window, stride, mode, min_frames
         self.max_persons, self.top_k = max_persons, top_k
-        self.img_shape = None if img_shape is None else tuple(int(v) for v in img_shape)
+        if img_shape is not None:
+            self.img_shape = check_img_shape(img_shape, "StreamRecognizer")
+        elif getattr(recognizer, "needs_img_shape", False):
+            raise StgcnError("StreamRecognizer: img_shape is needed; this checkpoint's test pipeline divides "
+                             "2D pixel coordinates by the frame size (PreNormalize2D): pass "
+                             "img_shape=(height, width) of the video the keypoints come from")
+        else:
+            self.img_shape = None
         self.num_joints: int = recognizer.num_joints
         self.in_channels: int = recognizer.in_channels
         self._kp: np.ndarray | None = None  # ring buffers, sized at the first frame with a person

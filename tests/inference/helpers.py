@@ -21,9 +21,10 @@ def tiny_config(directory: Path) -> dict:
 
 
 def make_checkpoint(directory: Path, name: str = "tiny.pth", with_config: bool = True,
-                    class_names: list[str] | None = None, seed: int = 0) -> Path:
-    """A checkpoint as tools/train.py writes it: weights plus the resolved config in meta."""
-    cfg = tiny_config(directory)
+                    class_names: list[str] | None = None, seed: int = 0, **cfg_keys) -> Path:
+    """A checkpoint as tools/train.py writes it: weights plus the resolved config (with ``cfg_keys``
+    set at its top level) in meta."""
+    cfg = dict(tiny_config(directory), **cfg_keys)
     model = build_model(cfg["model"])
     randomize(model, seed)
     meta = {"config_dict": cfg} if with_config else {}

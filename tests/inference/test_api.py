@@ -110,6 +110,11 @@ def test_checkpoint_without_config_needs_one(tmp_path):
      r"keypoint is empty .*T=0"),
     (lambda s: s.pop("keypoint"), r"no 'keypoint'"),
     (lambda s: s.update(keypoint_score=s["keypoint_score"][:, :5]), r"keypoint_score has shape"),
+    (lambda s: s.update(keypoint=[[[1.0, 2.0]] * 17, [[1.0, 2.0]] * 16]), r"keypoint is not a numeric array"),
+    (lambda s: s.update(label="golf"), r"label='golf' is not a class index"),
+    (lambda s: s.update(label=7), r"label=7 is outside 0..3"),
+    (lambda s: s.update(img_shape=480), r"img_shape=480 is not \(height, width\)"),
+    (lambda s: s.update(img_shape=(0, 0)), r"img_shape=\(0, 0\) must be positive"),
 ])
 def test_bad_samples_give_one_line_errors(tiny, change, message):
     rec = tiny[2]
@@ -207,3 +212,30 @@ def test_onnx_model_file_runs_in_place_of_the_checkpoint_graph(tiny, tmp_path):
                                                   "g", [x], [y])), str(other))
     with pytest.raises(StgcnError, match=r"takes \(N, 3, T, 17, 1\); export the ONNX model from this"):
         Recognizer(rec.model, rec.cfg, onnx_model=other).scores(samples)
+
+
+def _with_prenormalize(rec, **step) -> Recognizer:
+    cfg = dict(rec.cfg, data=dict(rec.cfg["data"]))
+    test = dict(cfg["data"]["test"])
+    test["pipeline"] = [dict(type="PreNormalize2D", **step), *test["pipeline"]]
+    cfg["data"]["test"] = test
+    return Recognizer(rec.model, cfg, device="cpu")
+
+
+def test_frame_size_is_required_where_the_pipeline_divides_by_it(tiny):
+    from stgcn import StreamRecognizer
+
+    rec = _with_prenormalize(tiny[2])
+    sample = make_samples(1)[0]
+    small = dict(sample, keypoint=sample["keypoint"] / 4, img_shape=(270, 480))
+    expected = rec.scores(small)
+    np.testing.assert_allclose(expected, rec.scores(sample), atol=1e-5)  # same clip at another size
+    del small["img_shape"]
+    with pytest.raises(StgcnError, match=r"sample clip0: no img_shape;.*PreNormalize2D.*--img-shape H W"):
+        rec.scores(small)
+    with pytest.raises(StgcnError, match=r"StreamRecognizer: img_shape is needed"):
+        StreamRecognizer(rec)
+    assert StreamRecognizer(rec, img_shape=(270, 480)).img_shape == (270, 480)
+    # a pipeline that states its frame size, or none that reads one, needs none from the sample
+    assert _with_prenormalize(tiny[2], img_shape=(270, 480)).scores(small).shape == (1, NUM_CLASSES)
+    assert tiny[2].scores(small).shape == (1, NUM_CLASSES)

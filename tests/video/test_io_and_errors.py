@@ -51,8 +51,18 @@ def test_only_the_shipped_pose_model_is_accepted():
     (["in.mp4", "out.mp4", "--stride", "2"], "--stride needs --window N"),
     (["in.mp4", "out.mp4", "--window", "0"], "--window must be at least 1"),
     (["in.mp4", "out.gif"], "must end in .mp4 or .avi"),
+    (["in.mp4", "out.mp4", "--max-frames", "10"], "--max-frames needs --window N"),
+    (["FORMAT.txt", "out.mp4"], "FORMAT.txt: not a video file name"),
 ])
 def test_demo_argument_errors_are_one_line(argv, words, capsys):
     assert main(["demo", *argv, "--checkpoint", "x.pth"]) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
+
+
+def test_demo_never_writes_over_its_input(tmp_path, capsys):
+    video = tmp_path / "mine.mp4"
+    video.write_bytes(b"user's video")
+    assert main(["demo", str(video), str(video), "--checkpoint", "x.pth", "--overwrite"]) == 2
+    assert "is the input file" in capsys.readouterr().err
+    assert video.read_bytes() == b"user's video"

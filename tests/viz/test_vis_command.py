@@ -67,7 +67,7 @@ def test_checkpoint_prediction_and_its_class_names(tmp_path):
     ckpt = make_checkpoint(tmp_path, class_names=["wave", "jump", "sit", "run"])
     sample = make_samples(2)[1]  # label 1
     args = argparse.Namespace(class_names=None, checkpoint=str(ckpt), config=None, index=1)
-    title, line, color = _caption(sample, args)
+    title, line, color = _caption(sample, args, Recognizer.from_checkpoint(str(ckpt)))
     assert title == "clip1    label: jump (1)"
     scores = Recognizer.from_checkpoint(str(ckpt)).scores(sample)[0]
     best = int(np.argmax(scores))
@@ -89,3 +89,31 @@ def test_pose_file_of_another_estimator(tmp_path):
     out = tmp_path / "clip.gif"
     assert main(["vis", str(tmp_path / "clip.npz"), str(out)]) == 0
     assert Image.open(out).n_frames == 5
+
+
+def test_video_poses_feed_the_joints_the_checkpoint_lacks_as_absent(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from stgcn.inference import Recognizer
+    from stgcn.video.posefile import PoseTrack, save_npz
+    from tests.inference.helpers import make_checkpoint
+
+    face = ["left_eye", "right_eye", "left_ear", "right_ear"]
+    ckpt = make_checkpoint(tmp_path, absent_joints=face)
+    rng = np.random.default_rng(0)
+    track = PoseTrack("coco", (360, 480), rng.uniform(50, 300, (5, 1, 17, 2)).astype(np.float32),
+                      np.ones((5, 1, 17), np.float32))
+    save_npz(track, tmp_path / "clip.npz")
+    seen = []
+    real = Recognizer.predict
+    monkeypatch.setattr(Recognizer, "predict", lambda self, s, **kw: seen.append(s) or real(self, s, **kw))
+    assert main(["vis", str(tmp_path / "clip.npz"), str(tmp_path / "a.png"), "--checkpoint", str(ckpt)]) == 0
+    assert "feeding left_eye, right_eye, left_ear, right_ear as absent" in capsys.readouterr().out
+    assert not seen[-1]["keypoint"][:, :, 1:5].any() and not seen[-1]["keypoint_score"][:, :, 1:5].any()
+    assert seen[-1]["keypoint_score"][:, :, [0, 5]].all()
+    assert main(["vis", str(tmp_path / "clip.npz"), str(tmp_path / "b.png"), "--checkpoint", str(ckpt),
+                 "--drop-joints", "none"]) == 0
+    assert seen[-1]["keypoint_score"][:, :, 1:5].all()
+    assert main(["vis", str(tmp_path / "clip.npz"), str(tmp_path / "c.png"), "--checkpoint", str(ckpt),
+                 "--drop-joints", "left_eye"]) == 0
+    assert seen[-1]["keypoint_score"][:, :, 2:5].all() and not seen[-1]["keypoint_score"][:, :, 1].any()

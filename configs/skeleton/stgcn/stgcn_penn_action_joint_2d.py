@@ -34,6 +34,9 @@ model = dict(
     test_cfg=None)
 
 class_names = 'penn_action'  # label i is class_names[i] (stgcn.data.classes)
+# coco joints Penn Action has no counterpart for (stgcn convert penn-action leaves them 0, score 0):
+# `stgcn demo` and `stgcn vis` feed them as absent when a video's pose has them
+absent_joints = ['left_eye', 'right_eye', 'left_ear', 'right_ear']
 dataset_type = 'PoseDataset'
 ann_file = 'data/penn_action.pkl'
 train_pipeline = [

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -107,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         cfg["resume_from"] = args.resume
     if cfg.get("resume_from") == "auto":  # 1.x `--resume` (or resume=True) without a checkpoint path
         cfg["resume_from"] = latest_checkpoint(Path(cfg["work_dir"]))
+        if cfg["resume_from"] is None:
+            print(f"warning: --resume: no checkpoint in {cfg['work_dir']} (latest.pth or epoch_N.pth); "
+                  "training starts from scratch", file=sys.stderr)
     validate = args.validate or (kind == "1.x" and "val" in cfg["data"] and not args.no_validate)
     opts = TrainOptions(config_path=args.config, diff_seed=args.diff_seed, deterministic=args.deterministic,
                         validate=validate, test_last=args.test_last, test_best=args.test_best,

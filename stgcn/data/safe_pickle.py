@@ -112,7 +112,8 @@ _CONTAINER_BASES = (dict, list, tuple, set, frozenset, np.ndarray)
 
 
 def _unreadable(source: str, exc: Exception) -> StgcnError:
-    return StgcnError(f"{source}: not a readable annotation pickle ({type(exc).__name__}: {str(exc)[:120]}); "
+    first = (str(exc).strip().splitlines() or [""])[0][:120]  # one line, whatever the library wrote
+    return StgcnError(f"{source}: not a readable annotation pickle ({type(exc).__name__}: {first}); "
                       "check that the path points at a .pkl annotation file")
 
 

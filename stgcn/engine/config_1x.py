@@ -186,7 +186,7 @@ class _Translator:
         if prefix:
             ds["data_prefix"] = prefix
         _check_keys(ds, {"type", "ann_file", "pipeline", "split", "test_mode", "start_index", "modality",
-                         "num_classes", "data_prefix"}, where, self.source)
+                         "num_classes", "data_prefix", "nan_policy"}, where, self.source)
         ds["test_mode"] = bool(ds.get("test_mode", test_mode))
         ds["pipeline"] = [as_in_1x(step) for step in ds.get("pipeline", [])]
         return ds

@@ -71,6 +71,9 @@ def resolve_amp(flag: str | None, fp16_cfg: dict | None, device: torch.device,
         if logger is not None:
             logger.warning("fp16 autocast needs CUDA; using bf16 on CPU")
         flag = "bf16"
+    if logger is not None:
+        why = "--amp" if fp16_cfg is None else "the config's fp16; --cfg-options fp16=None runs fp32"
+        logger.info(f"mixed precision: {flag} autocast on {device.type} ({why})")
     return torch.float16 if flag == "fp16" else torch.bfloat16
 
 

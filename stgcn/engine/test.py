@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,12 +83,17 @@ def dump_results(results: list, path: str | Path) -> Path:
     return write_atomic(path, data)
 
 
-def dump_results_1x(results: list, labels: list[int], path: str | Path) -> Path:
-    """`--dump`: what mmaction2 1.x's DumpResults writes, one dict per sample in dataset order with torch
-    tensors `pred_score` (K,), `pred_label` (1,) and `gt_label` (1,)."""
+def check_dump_suffix(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix not in (".pkl", ".pickle"):
         raise StgcnError(f"--dump {path}: the dump is a pickle; use a .pkl or .pickle file name")
+    return path
+
+
+def dump_results_1x(results: list, labels: list[int], path: str | Path) -> Path:
+    """`--dump`: what mmaction2 1.x's DumpResults writes, one dict per sample in dataset order with torch
+    tensors `pred_score` (K,), `pred_label` (1,) and `gt_label` (1,)."""
+    path = check_dump_suffix(path)
     samples = [{"pred_score": torch.from_numpy(np.asarray(r, dtype=np.float32)),
                 "pred_label": torch.tensor([int(np.argmax(r))]), "gt_label": torch.tensor([int(y)])}
                for r, y in zip(results, labels, strict=True)]
@@ -116,7 +122,9 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
     from stgcn import build_model
     from stgcn.models.checkpoint import load_checkpoint, read_checkpoint
 
-    meta = read_checkpoint(checkpoint).get("meta")
+    with warnings.catch_warnings():  # the weights' read below reports the file's skipped objects
+        warnings.simplefilter("ignore")
+        meta = read_checkpoint(checkpoint).get("meta")
     saved = meta.get("config_dict") if isinstance(meta, dict) else None
     diff = []
     if isinstance(saved, dict) and "model" in saved:
@@ -125,9 +133,10 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
     note = f"the checkpoint was trained with a different model config ({', '.join(diff[:5])})" if diff else ""
     model = build_model(cfg["model"])
     try:
-        load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
+        loaded = load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
     except StgcnError as exc:
         raise StgcnError(f"{exc}; {note}" if note else str(exc)) from None
+    logger.info(f"{checkpoint}: weights loaded (key names: {loaded['remap']})")
     if note:
         logger.warning(f"{checkpoint}: {note}; the weights loaded, check the config")
     warn_non_finite(model, checkpoint, logger)
@@ -188,7 +197,7 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
     if opts.out:
         check_output_path(opts.out, opts.overwrite)
     if opts.dump:
-        check_output_path(opts.dump, opts.overwrite, flag="--dump")
+        check_output_path(check_dump_suffix(opts.dump), opts.overwrite, flag="--dump")
     if opts.confusion_matrix not in (None, "-"):
         check_output_path(opts.confusion_matrix, opts.overwrite, flag="--confusion-matrix")
     topk = eval_topk(opts.eval_options)

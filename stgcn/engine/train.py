@@ -63,6 +63,9 @@ __all__ = ["Run", "TrainOptions", "check_runtime_keys", "train"]
 def check_runtime_keys(cfg: dict, source: str) -> list[str]:
     """Reject what this runtime cannot honour; returns warnings for what it ignores."""
     if not isinstance(cfg.get("total_epochs"), int) or cfg["total_epochs"] < 1:
+        if (cfg.get("converted_from") or {}).get("format") == "1.x":
+            raise StgcnError(f"{source}: train_cfg.max_epochs must be a positive int, got "
+                             f"{cfg.get('total_epochs')!r}; e.g. train_cfg = dict(max_epochs=80)")
         raise StgcnError(f"{source}: total_epochs must be a positive int; add e.g. total_epochs = 80")
     for key in ("momentum_config", "precise_bn", "omnisource", "multigrid", "custom_hooks"):
         if cfg.get(key):

@@ -3,7 +3,8 @@
 ``Recognizer.from_checkpoint(path_or_url_or_zoo_name)`` rebuilds the model from the config stored in the
 checkpoint by ``tools/train.py`` (or the one given), loads the weights strictly and runs each sample
 through the config's *test* pipeline (``data.test.pipeline``) exactly as ``tools/test.py`` does, so
-``scores`` equals the softmax of the logits ``tools/test.py --out`` writes for the same samples. Samples
+``scores`` equals what ``tools/test.py --out`` writes for the same samples as probabilities (the softmax
+of its logits, or its scores as they are when clips average as probabilities), in fp32. Samples
 are annotation-format dicts: ``keypoint [M, T, V, C]`` (``[T, V, C]`` is one person),
 ``keypoint_score [M, T, V]``, ``img_shape``, ``total_frames``; ``label`` and ``frame_dir`` are optional.
 

@@ -78,8 +78,11 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         obj = _torch_load(path, map_location)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else "unpickling refused"
+        if first.startswith("invalid load key"):
+            raise StgcnError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
         raise StgcnError(f"{path}: refused to load ({first}); only weights are loaded, never code") from None
-    except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError) as err:
+    except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError, KeyError,
+            IndexError) as err:  # the weights-only unpickler's errors on bytes that are not a pickle
         raise StgcnError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else 'truncated'})") from None
     if not isinstance(obj, dict):

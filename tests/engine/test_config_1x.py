@@ -93,6 +93,27 @@ def test_unsupported_1x_keys_are_rejected_by_name(tmp_path, extra, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_1x_dataset_nan_policy_and_epoch_errors_use_1x_names(tmp_path):
+    from stgcn.engine.train import check_runtime_keys
+
+    path = tmp_path / "cfg.py"
+    path.write_text(MINIMAL_1X.replace("pipeline=[])", "pipeline=[], nan_policy='zero')"))
+    cfg = load_config(path)
+    assert cfg["data"]["train"]["nan_policy"] == "zero"  # what the NaN error tells the user to set
+    path.write_text(MINIMAL_1X.replace("max_epochs=2", "max_epochs=0"))
+    with pytest.raises(StgcnError, match=r"train_cfg.max_epochs must be a positive int, got 0"):
+        check_runtime_keys(load_config(path), str(path))
+
+
+def test_dump_suffix_is_refused_before_any_work(tmp_path, capsys):
+    from stgcn.commands.test import main as cli_test
+
+    config = oracle_config(oracle_configs()[0])
+    assert cli_test([str(config), str(tmp_path / "missing.pth"), "--dump", str(tmp_path / "r.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "--dump" in err and "use a .pkl or .pickle file name" in err and "missing.pth" not in err
+
+
 def test_1x_runtime_keys_map(tmp_path, monkeypatch):
     path = tmp_path / "cfg.py"
     path.write_text(MINIMAL_1X + """

@@ -22,3 +22,21 @@ def test_tuning_applies_where_glibc_is_present():
 
     expected = "True" if ctypes.util.find_library("c") else "False"
     assert _run(None) == expected
+
+
+def test_mixed_precision_is_logged_with_its_source(caplog):
+    import logging
+
+    import torch
+
+    from stgcn.engine.runtime import resolve_amp
+
+    logger = logging.getLogger("stgcn.test_amp")
+    with caplog.at_level(logging.INFO, logger="stgcn.test_amp"):
+        assert resolve_amp(None, dict(loss_scale=512.0), torch.device("cpu"), logger) == torch.bfloat16
+        assert resolve_amp("bf16", None, torch.device("cpu"), logger) == torch.bfloat16
+        assert resolve_amp(None, None, torch.device("cpu"), logger) is None
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "mixed precision: bf16 autocast on cpu (the config's fp16; --cfg-options fp16=None runs fp32)",
+        "mixed precision: bf16 autocast on cpu (--amp)"]

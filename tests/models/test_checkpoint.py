@@ -106,9 +106,11 @@ def test_missing_and_corrupt_files(tmp_path):
     model = stgcn.build_model(model_cfg("coco"))
     with pytest.raises(StgcnError, match="not found"):
         load_checkpoint(model, tmp_path / "nope.pth")
-    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(StgcnError, match="junk.pth"):
-        load_checkpoint(model, tmp_path / "junk.pth")
+    for name, data in (("junk.pth", b"not a checkpoint"), ("text.pth", b"hello\n"), ("short.pth", b"abc")):
+        (tmp_path / name).write_bytes(data)  # torch raises KeyError / IndexError on the last two
+        with pytest.raises(StgcnError, match=f"{name}: not a readable PyTorch checkpoint") as info:
+            load_checkpoint(model, tmp_path / name)
+        assert "\n" not in str(info.value)
     save_checkpoint(tmp_path / "ok.pth", model)
     data = (tmp_path / "ok.pth").read_bytes()
     (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])

@@ -24,7 +24,8 @@ from stgcn.layouts_map import DROP_JOINTS_HELP
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", metavar="VIDEO", help="input video (with --camera: the output video)")
     parser.add_argument("out", nargs="?", metavar="OUT.mp4", help="output video (.mp4 or .avi)")
-    parser.add_argument("--checkpoint", required=True, help="trained checkpoint (.pth)")
+    parser.add_argument("--checkpoint", required=True,
+                        help="trained checkpoint: .pth path, https:// URL or model zoo name")
     parser.add_argument("--config", help="model config, when the checkpoint carries none")
     parser.add_argument("--label-map", help="class names, one per line (default: from the checkpoint)")
     parser.add_argument("--window", type=int, help="frames per prediction (default: the whole clip)")

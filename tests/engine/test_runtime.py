@@ -24,19 +24,26 @@ def test_tuning_applies_where_glibc_is_present():
     assert _run(None) == expected
 
 
-def test_mixed_precision_is_logged_with_its_source(caplog):
+def test_mixed_precision_is_logged_with_its_source():
     import logging
 
     import torch
 
     from stgcn.engine.runtime import resolve_amp
 
-    logger = logging.getLogger("stgcn.test_amp")
-    with caplog.at_level(logging.INFO, logger="stgcn.test_amp"):
+    records = []
+    logger = logging.getLogger("amp_test")  # its own handler: other tests stop "stgcn" propagating
+    logger.setLevel(logging.INFO)
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
         assert resolve_amp(None, dict(loss_scale=512.0), torch.device("cpu"), logger) == torch.bfloat16
         assert resolve_amp("bf16", None, torch.device("cpu"), logger) == torch.bfloat16
         assert resolve_amp(None, None, torch.device("cpu"), logger) is None
-    lines = [r.getMessage() for r in caplog.records]
+    finally:
+        logger.removeHandler(handler)
+    lines = [r.getMessage() for r in records]
     assert lines == [
         "mixed precision: bf16 autocast on cpu (the config's fp16; --cfg-options fp16=None runs fp32)",
         "mixed precision: bf16 autocast on cpu (--amp)"]

@@ -165,4 +165,13 @@ def build_data(cfg: dict, part: str, test_mode: bool) -> Dataset:
     if part not in cfg.get("data", {}):
         raise StgcnError(f"config has no data.{part}; add data = dict({part}=dict(type=..., ...))")
     spec = SampleSpec.from_model_config(cfg["model"])
-    return build_dataset(cfg["data"][part], test_mode=test_mode, spec=spec)
+    try:
+        return build_dataset(cfg["data"][part], test_mode=test_mode, spec=spec)
+    except StgcnError as err:
+        if "annotation file does not exist" not in str(err):
+            raise
+        inner = "dataset." if cfg["data"][part].get("type") == "RepeatDataset" else ""
+        key = f"data.{part}.{inner}ann_file"
+        if (cfg.get("converted_from") or {}).get("format") == "1.x":
+            key = f"{part}_dataloader.dataset.{inner}ann_file"
+        raise StgcnError(f"{err}; set it with --cfg-options {key}=PATH") from None

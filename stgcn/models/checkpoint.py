@@ -141,6 +141,9 @@ def apply_remap(state: dict, model: nn.Module, source: str, strict: bool = True,
         problem = _mismatch(out, own, strict)
         if problem is None:
             return name, out
+        if " has shape " in problem:  # every key matched: the one relevant failure
+            raise StgcnError(f"{source}: its weights have this model's key names ({name}) but not its "
+                             f"shapes: {problem}")
         failures.append(f"{name}: {problem}")
     raise StgcnError(f"{source}: no known checkpoint layout fits this model's keys and shapes "
                      f"(is it a checkpoint for this config?) -- {'; '.join(failures)}")

@@ -86,6 +86,23 @@ def test_split_sample_without_frame_dir_is_reported_not_dropped(tmp_path):
         PoseDataset(path, SHORT, split="train")
 
 
+def test_split_names_without_samples_and_shared_names_are_reported(tmp_path):
+    items = _items(4)
+    items[3]["frame_dir"] = items[1]["frame_dir"]
+    split = {"train": [items[0]["frame_dir"], items[1]["frame_dir"], "gone"]}
+    path = _write(tmp_path, dict(split=split, annotations=items))
+    with pytest.warns(UserWarning) as caught:
+        ds = PoseDataset(path, SHORT, split="train")
+    text = " | ".join(str(w.message) for w in caught)
+    assert "split 'train' names 1 samples the file does not hold (e.g. 'gone')" in text
+    assert f"1 samples share a frame_dir with another (e.g. {items[1]['frame_dir']!r})" in text
+    assert len(ds) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a clean split says nothing
+        PoseDataset(_write(tmp_path, dict(split={"train": [items[0]["frame_dir"]]}, annotations=items),
+                           "clean.pkl"), SHORT, split="train")
+
+
 def test_layout_mismatch_message(tmp_path):
     items = [_item("S001C001P001R001A001", v=25, c=3)] + [_item(f"x{i}", v=25, c=3) for i in range(2)]
     path = _write(tmp_path, items, "ntu60_val.pkl")

@@ -105,6 +105,22 @@ def test_1x_dataset_nan_policy_and_epoch_errors_use_1x_names(tmp_path):
         check_runtime_keys(load_config(path), str(path))
 
 
+def test_missing_annotation_file_names_the_key_to_set(tmp_path, monkeypatch):
+    from stgcn.engine.loader import build_data
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "cfg.py"
+    path.write_text(MINIMAL_1X)
+    with pytest.raises(StgcnError, match=r"a.pkl: annotation file does not exist.*--cfg-options "
+                                         r"train_dataloader.dataset.ann_file=PATH"):
+        build_data(load_config(path), "train", test_mode=False)
+    cfg = load_config(path)
+    cfg["data"]["train"] = dict(type="RepeatDataset", times=2, dataset=cfg["data"]["train"])
+    cfg.pop("converted_from")
+    with pytest.raises(StgcnError, match=r"--cfg-options data.train.dataset.ann_file=PATH"):
+        build_data(cfg, "train", test_mode=False)
+
+
 def test_dump_suffix_is_refused_before_any_work(tmp_path, capsys):
     from stgcn.commands.test import main as cli_test
 

@@ -209,3 +209,14 @@ def test_a_packed_directory_gives_the_same_recipe(tmp_path):
     for key in ("model", "total_epochs", "optimizer", "lr_config", "evaluation"):
         assert from_packed[key] == from_pickle[key], key
     assert from_packed["train_pipeline"] == from_pickle["train_pipeline"]
+
+
+def test_a_file_with_only_a_training_split_is_told_to_hold_out_samples():
+    from types import SimpleNamespace
+
+    from stgcn.autoconfig.survey import pick_splits
+    from stgcn.errors import StgcnError
+
+    survey = SimpleNamespace(source="mine.pkl", splits={"train": ["a", "b"]})
+    with pytest.raises(StgcnError, match=r"mine.pkl: the file has only the split 'train'; .*--val-fraction"):
+        pick_splits(survey, None, None)

@@ -107,6 +107,10 @@ def pick_splits(survey: Survey, train: str | None, test: str | None) -> tuple[st
                          "rerun extract-pose with --val-fraction 0.2, or store it as "
                          "{'split': {'train': [...], 'test': [...]}, 'annotations': [...]}")
     names = sorted(survey.splits)
+    if len(names) == 1:
+        raise StgcnError(f"{survey.source}: the file has only the split {names[0]!r}; init-config needs "
+                         "held-out samples in a second split: rerun extract-pose with --val-fraction 0.2, or "
+                         "add e.g. 'test': [...] to its 'split' dict")
     for flag, name in (("--split-train", train), ("--split-test", test)):
         if name is not None and name not in survey.splits:
             raise StgcnError(f"{survey.source}: {flag} {name!r} does not exist"

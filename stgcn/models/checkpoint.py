@@ -45,7 +45,9 @@ def _numpy_safe_globals() -> list:
 
 def _torch_load(path: Path, map_location) -> object:
     try:
-        with torch.serialization.safe_globals(_numpy_safe_globals()):
+        with torch.serialization.safe_globals(_numpy_safe_globals()), warnings.catch_warnings():
+            # a plain pickle given as a checkpoint: the one-line error below says it, not torch
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         pass  # names a class outside torch's allow-list: read again, building only plain data

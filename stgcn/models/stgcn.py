@@ -347,6 +347,11 @@ class SkeletonGCN(nn.Module):
             raise StgcnError(f"model input must be (N, C, T, V, M), got shape {tuple(keypoint.shape)}")
         m = keypoint.shape[-1]
         if m != self.cls_head.num_person:
+            if keypoint.shape[1] == self.cls_head.num_person and m == self.backbone.in_channels:
+                raise StgcnError(
+                    f"model input has shape {tuple(keypoint.shape)}, which reads as (N, M, T, V, C) "
+                    "(mmaction2 1.x's layout); this model takes (N, C, T, V, M): pass "
+                    "keypoint.permute(0, 4, 2, 3, 1)")
             raise StgcnError(
                 f"input has M={m} persons but cls_head.num_person={self.cls_head.num_person}; set "
                 f"FormatGCNInput(num_person=...) and cls_head num_person to the same value")

@@ -163,6 +163,7 @@ def test_train_and_eval_return_logits():
     ((2, 3, 20, 25, 2), "17 joints"),
     ((2, 2, 20, 17, 2), "in_channels=3"),
     ((2, 3, 20, 17), r"\(N, C, T, V, M\)"),
+    ((2, 2, 20, 17, 3), r"reads as \(N, M, T, V, C\) \(mmaction2 1.x's layout\).*permute\(0, 4, 2, 3, 1\)"),
 ])
 def test_bad_input_shapes(shape, match):
     model = stgcn.build_model(model_cfg("coco"))

@@ -24,6 +24,12 @@ from stgcn.graph import ALIASES, LAYOUTS, Layout
 from stgcn.registry import build_from_table
 
 
+def _check_counts(name: str, clip_len: object, num_clips: object) -> None:
+    for key, value in (("clip_len", clip_len), ("num_clips", num_clips)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise StgcnError(f"pipeline: {name} {key} must be a positive int, got {value!r}")
+
+
 def _set_frame_inds(results: dict, inds: np.ndarray, clip_len: int, num_clips: int) -> dict:
     results["frame_inds"] = inds.astype(np.int64)
     results["clip_len"] = clip_len
@@ -36,6 +42,7 @@ class PaddingWithLoop:
     """Frames 0..clip_len-1 modulo total_frames: loops short sequences, truncates long ones."""
 
     def __init__(self, clip_len: int, num_clips: int = 1) -> None:
+        _check_counts("PaddingWithLoop", clip_len, num_clips)
         self.clip_len, self.num_clips = clip_len, num_clips
 
     def __call__(self, results: dict) -> dict:
@@ -52,6 +59,7 @@ class UniformSampleFrames:
     """
 
     def __init__(self, clip_len: int, num_clips: int = 1, test_mode: bool = False, seed: int = 255) -> None:
+        _check_counts("UniformSampleFrames", clip_len, num_clips)
         self.clip_len, self.num_clips, self.test_mode, self.seed = clip_len, num_clips, test_mode, seed
 
     def _clip(self, rng, num_frames: int, clip_index: int) -> np.ndarray:
@@ -86,6 +94,7 @@ class RandomSampleFrames:
     a `RandomState(seed)` (deterministic), so test-time clips look like the training ones."""
 
     def __init__(self, clip_len: int, test_mode: bool = False, num_clips: int = 1, seed: int = 255) -> None:
+        _check_counts("RandomSampleFrames", clip_len, num_clips)
         if num_clips > 1 and not test_mode:
             raise StgcnError("pipeline: RandomSampleFrames num_clips > 1 is for test mode; "
                              "set test_mode=True")

@@ -168,10 +168,12 @@ def build_data(cfg: dict, part: str, test_mode: bool) -> Dataset:
     try:
         return build_dataset(cfg["data"][part], test_mode=test_mode, spec=spec)
     except StgcnError as err:
-        if "annotation file does not exist" not in str(err):
-            raise
         inner = "dataset." if cfg["data"][part].get("type") == "RepeatDataset" else ""
-        key = f"data.{part}.{inner}ann_file"
+        where = f"data.{part}.{inner}"
         if (cfg.get("converted_from") or {}).get("format") == "1.x":
-            key = f"{part}_dataloader.dataset.{inner}ann_file"
-        raise StgcnError(f"{err}; set it with --cfg-options {key}=PATH") from None
+            where = f"{part}_dataloader.dataset.{inner}"
+        if "annotation file does not exist" in str(err):
+            raise StgcnError(f"{err}; set it with --cfg-options {where}ann_file=PATH") from None
+        if str(err).startswith("pipeline"):  # say which dataset's pipeline, in the config's own names
+            raise StgcnError(f"{where}{err}") from None
+        raise

@@ -60,6 +60,20 @@ from stgcn.fileio import clean_stale_temps, work_dir_lock
 __all__ = ["Run", "TrainOptions", "check_runtime_keys", "train"]
 
 
+def config_error(err: StgcnError, cfg: dict, source: str) -> StgcnError:
+    """A model, data or optimizer build error with the config file and the key as the config names it
+    (an error that already names a file, such as a bad sample's, is left as it is)."""
+    msg = str(err)
+    if not msg.startswith(("backbone", "cls_head", "model", "optimizer", "pipeline", "data.", "train_",
+                           "val_", "test_")):
+        return err
+    if msg.startswith(("backbone", "cls_head")):
+        msg = "model." + msg
+    if msg.startswith("optimizer") and (cfg.get("converted_from") or {}).get("format") == "1.x":
+        msg = "optim_wrapper." + msg
+    return StgcnError(msg if msg.startswith(str(source)) else f"{source}: {msg}")
+
+
 def check_runtime_keys(cfg: dict, source: str) -> list[str]:
     """Reject what this runtime cannot honour; returns warnings for what it ignores."""
     if not isinstance(cfg.get("total_epochs"), int) or cfg["total_epochs"] < 1:
@@ -129,11 +143,17 @@ def _build_run(cfg: dict, opts: TrainOptions, info: dist_utils.DistInfo, device:
     if cfg.get("cudnn_benchmark") and not opts.deterministic:
         torch.backends.cudnn.benchmark = True
 
-    raw_model = build_model(cfg["model"]).to(device)
-    train_set = build_data(cfg, "train", test_mode=False)
-    val_set = build_data(cfg, "val", test_mode=True) if opts.validate else None
+    try:
+        raw_model = build_model(cfg["model"]).to(device)
+        train_set = build_data(cfg, "train", test_mode=False)
+        val_set = build_data(cfg, "val", test_mode=True) if opts.validate else None
+    except StgcnError as err:
+        raise config_error(err, cfg, opts.config_path) from None
     loader = build_train_loader(train_set, loader_settings(cfg["data"], "train"), info, seed, device)
-    optimizer = optim.build_optimizer(raw_model, cfg["optimizer"])
+    try:
+        optimizer = optim.build_optimizer(raw_model, cfg["optimizer"])
+    except StgcnError as err:
+        raise config_error(err, cfg, opts.config_path) from None
     schedule = optim.build_lr_schedule(cfg.get("lr_config") or {"policy": "fixed"}, cfg["total_epochs"],
                                        len(loader))
     amp = resolve_amp(opts.amp, cfg.get("fp16"), device, logger)

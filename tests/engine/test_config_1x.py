@@ -371,3 +371,21 @@ def test_0x_model_test_cfg_sets_clip_averaging():
     build_model(model)  # average_clips is read by evaluation, so the model accepts it
     with pytest.raises(StgcnError, match="only average_clips"):
         build_model({**model, "test_cfg": dict(average_clips='prob', max_testing_views=4)})
+
+
+@pytest.mark.parametrize("option, message", [
+    ("model.backbone.gcn_adaptive=typo", "model.backbone"),
+    ("optim_wrapper.optimizer.momentun=0.9", "optim_wrapper.optimizer"),
+    ("train_dataloader.dataset.dataset.pipeline.2.clip_len=0",
+     "train_dataloader.dataset.dataset.pipeline"),
+])
+def test_build_errors_name_the_file_and_the_1x_key(tmp_path, capsys, option, message):
+    from stgcn.commands.train import main as cli_train
+
+    config = oracle_config(oracle_configs()[0])
+    ann = write_tiny_annotations(tmp_path / "tiny.pkl")
+    argv = [str(config), "--work-dir", str(tmp_path / "work"), "--device", "cpu", "--no-validate",
+            "--cfg-options", "model.cls_head.num_classes=4", *tiny_options(ann), option]
+    assert cli_train(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # the log precedes the one error line
+    assert "error:" in err and str(config) in err and message in err, err

@@ -9,6 +9,7 @@ line, exit 2; Ctrl-C is one line, exit 130.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from collections.abc import Callable
@@ -62,20 +63,38 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     parser.add_argument("--version", action="version", version=f"stgcn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
+    parser.command_parsers = {}
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
         modules[name] = module
         doc = (module.__doc__ or help_text).strip()
-        module.add_arguments(sub.add_parser(name, help=help_text, description=doc,
-                                            formatter_class=_formatter()))
+        parser.command_parsers[name] = sub.add_parser(name, help=help_text, description=doc,
+                                                      formatter_class=_formatter())
+        module.add_arguments(parser.command_parsers[name])
     return parser, modules
+
+
+def parse_with_hints(parser: argparse.ArgumentParser, argv: list[str] | None,
+                     command_parser=None) -> argparse.Namespace:
+    """``parser.parse_args`` whose unknown-option error comes from the command's own parser (its usage,
+    not the top level's) with the closest option it has."""
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    target = command_parser(args) if command_parser else parser
+    options = [o for action in target._actions for o in action.option_strings]
+    flags = [e.split("=")[0] for e in extra if e.startswith("-")]
+    close = difflib.get_close_matches(flags[0], options, n=1, cutoff=0.8) if flags else []
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    target.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """The ``stgcn COMMAND ...`` console script."""
     def start() -> int:
         parser, modules = build_parser()
-        args = parser.parse_args(argv)
+        args = parse_with_hints(parser, argv, lambda a: parser.command_parsers.get(a.command, parser))
         if args.command is None:
             parser.print_help()
             return 2
@@ -93,7 +112,7 @@ def run_command(name: str, argv: list[str] | None = None, prog: str | None = Non
         parser = argparse.ArgumentParser(prog=prog, description=(module.__doc__ or "").strip(),
                                          formatter_class=_formatter())
         module.add_arguments(parser)
-        args = parser.parse_args(argv)
+        args = parse_with_hints(parser, argv)
         return module.run(args)
 
     return guarded(prog, start)

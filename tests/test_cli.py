@@ -38,3 +38,17 @@ def test_bench_times_the_config_model(capsys):
         assert row in out
     assert main(args + ["--repeats", "0"]) == 2
     assert "--repeats" in capsys.readouterr().err
+
+
+def test_a_mistyped_option_gets_the_command_usage_and_the_closest_option(capsys):
+    from stgcn.cli import run_command
+
+    with pytest.raises(SystemExit) as info:
+        main(["predict", "ckpt.pth", "clips.pkl", "--spilt", "test"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "usage: stgcn predict" in err
+    assert err.strip().splitlines()[-1] == ("stgcn predict: error: unrecognized arguments: --spilt test "
+                                            "(did you mean --split?)")
+    with pytest.raises(SystemExit):
+        run_command("test", ["cfg.py", "ckpt.pth", "--show-dir", "vis"], prog="tools/test.py")
+    assert capsys.readouterr().err.strip().endswith("unrecognized arguments: --show-dir vis")  # no far guess

@@ -35,7 +35,7 @@ def load_weights(run: Run, path: str, resume: bool) -> None:
         ckpt = load_checkpoint(run.raw_model, path, map_location="cpu", strict=True, reinit_head=not resume)
     for warning in caught:
         run.logger.warning(str(warning.message))
-    run.logger.info(f"load checkpoint from {path}")
+    run.logger.info(f"load checkpoint from {path} (key names: {ckpt['remap']})")
     if not resume:
         return
     meta = ckpt.get("meta") or {}

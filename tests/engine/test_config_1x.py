@@ -308,7 +308,7 @@ def tiny_options(ann: Path, clip_len: int = 4) -> list[str]:
     return options
 
 
-def test_1x_config_trains_and_tests_end_to_end(tmp_path):
+def test_1x_config_trains_and_tests_end_to_end(tmp_path, capsys):
     """The unchanged 1.x ST-GCN 2D config (RecognizerGCN, 4 classes by --cfg-options): 1 epoch of 2
     iterations with validation, then a 10-clip test with --dump."""
     import json
@@ -335,7 +335,9 @@ def test_1x_config_trains_and_tests_end_to_end(tmp_path):
     test_argv = [str(config), str(work / "latest.pth"), "--dump", str(dump), "--device", "cpu",
                  "--work-dir", str(tmp_path / "test_work"), "--cfg-options", "model.cls_head.num_classes=4",
                  *tiny_options(ann)]
+    capsys.readouterr()
     assert cli_test(test_argv) == 0
+    assert "latest.pth: weights loaded (key names: mmaction2 0.x)" in capsys.readouterr().err
     results = pickle.loads(dump.read_bytes())
     assert len(results) == 2 and [int(r["gt_label"][0]) for r in results] == [0, 1]
     for r in results:  # 10 clips averaged as probabilities

@@ -221,7 +221,7 @@ class PoseDataset(Dataset):
             return
         name = self._field(bad[0], "frame_dir")
         if self.nan_policy == "error":
-            raise StgcnError(f"{self.source}: sample {name} has NaN/inf coordinates ({len(bad)} samples "
+            raise StgcnError(f"{self.source}: sample {name} has NaN/inf values ({len(bad)} samples "
                              "affected); fix the data or set nan_policy='zero' in the dataset config")
         joints = sum(int(_nonfinite_joints(self.records[i]).sum()) for i in bad)
         warnings.warn(f"{self.source}: {joints} joints with NaN/inf values in {len(bad)} samples are set "

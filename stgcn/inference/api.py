@@ -297,9 +297,11 @@ class Recognizer:
                 raise StgcnError(f"sample {name}: keypoint_score has shape {score.shape}, expected "
                                  f"{kp.shape[:3]} ([M, T, V] of keypoint)")
             record["keypoint_score"] = score
-        if not (np.isfinite(kp).all() and (score is None or np.isfinite(score).all())):
+        finite = np.isfinite(kp).all() and (score is None or np.isfinite(score).all())
+        if not finite and self.dataset_args.get("nan_policy") != "zero":
             raise StgcnError(f"sample {name}: keypoint holds NaN/inf values; set missing joints to 0 with "
-                             "keypoint_score 0 (or interpolate them)")
+                             "keypoint_score 0 (or interpolate them), or give the config "
+                             "data.test.nan_policy='zero'")
         record.setdefault("total_frames", kp.shape[1])
         return record
 

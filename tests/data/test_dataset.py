@@ -154,7 +154,7 @@ def test_nan_policy(tmp_path):
     items[1]["keypoint"][0, 2, 4, 1] = np.nan
     items[2]["keypoint_score"][0, 0, 0] = np.inf
     path = _write(tmp_path, items)
-    with pytest.raises(StgcnError, match=f"sample {items[1]['frame_dir']} has NaN/inf coordinates "
+    with pytest.raises(StgcnError, match=f"sample {items[1]['frame_dir']} has NaN/inf values "
                                          r"\(2 samples affected\); .*nan_policy='zero'"):
         PoseDataset(path, SHORT)
     with pytest.warns(UserWarning, match=r"2 joints with NaN/inf values in 2 samples are set to 0"):

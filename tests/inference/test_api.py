@@ -239,3 +239,20 @@ def test_frame_size_is_required_where_the_pipeline_divides_by_it(tiny):
     # a pipeline that states its frame size, or none that reads one, needs none from the sample
     assert _with_prenormalize(tiny[2], img_shape=(270, 480)).scores(small).shape == (1, NUM_CLASSES)
     assert tiny[2].scores(small).shape == (1, NUM_CLASSES)
+
+
+def test_the_config_nan_policy_zero_lets_nan_joints_through_as_absent(tiny):
+    rec = tiny[2]
+    cfg = dict(rec.cfg, data=dict(rec.cfg["data"]))
+    cfg["data"]["test"] = dict(cfg["data"]["test"], nan_policy="zero")
+    lenient = Recognizer(rec.model, cfg, device="cpu")
+    sample = make_samples(1)[0]
+    holes = dict(sample, keypoint=sample["keypoint"].copy(), keypoint_score=sample["keypoint_score"].copy())
+    holes["keypoint"][0, 3, 2] = np.nan
+    zeroed = dict(holes, keypoint=np.nan_to_num(holes["keypoint"], nan=0.0))
+    zeroed["keypoint_score"][0, 3, 2] = 0
+    with pytest.raises(StgcnError, match="nan_policy='zero'"):
+        rec.scores(holes)
+    with pytest.warns(UserWarning, match="set to 0 with score 0"):
+        got = lenient.scores(holes)
+    np.testing.assert_allclose(got, lenient.scores(zeroed), atol=1e-6)

@@ -108,7 +108,9 @@ def stream_emission(model, cfg: dict, repeats: int, int8: bytes) -> tuple[dict, 
             "torch": Recognizer(model, cfg),
             "onnxruntime fp32": Recognizer(model, cfg, backend="onnxruntime"),
             "onnxruntime int8": Recognizer(model, cfg, onnx_model=int8)}
-    streams = {name: StreamRecognizer(r, window=64, stride=10**9, min_frames=64) for name, r in recs.items()}
+    shape = (480, 640)  # the frame size of the synthetic pixels below (used by PreNormalize2D pipelines)
+    streams = {name: StreamRecognizer(r, window=64, stride=10**9, min_frames=64, img_shape=shape)
+               for name, r in recs.items()}
     rec = recs["torch"]
     rng = np.random.default_rng(0)
     scored = rec.layout not in ("ntu-rgb+d", "nw-ucla")  # 2D layouts carry a score channel

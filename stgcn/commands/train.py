@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 from stgcn.engine.config import load_config, parse_cfg_options
+from stgcn.engine.config_1x import translated_from
 from stgcn.engine.dist import LAUNCHERS
 from stgcn.errors import StgcnError
 
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                       "it with --device and CUDA_VISIBLE_DEVICES, or use tools/dist_train.sh", stacklevel=2)
     options = parse_cfg_options(args.cfg_options)
     cfg = load_config(args.config, options)
-    kind = (cfg.get("converted_from") or {}).get("format")
+    kind = translated_from(cfg)
     if args.auto_scale_lr:
         if kind != "1.x":
             raise StgcnError(f"{args.config}: --auto-scale-lr needs an mmaction2 1.x config with "

@@ -41,6 +41,11 @@ NO_EFFECT_HOOKS = {"runtime_info": "RuntimeInfoHook", "timer": "IterTimerHook",
                    "sync_buffers": "SyncBuffersHook", "visualization": "VisualizationHook"}
 
 
+def translated_from(cfg: dict) -> str | None:
+    """The format a loaded config was translated from: '1.x', 'pyskl', or None (a 0.x config)."""
+    return (cfg.get("converted_from") or {}).get("format")
+
+
 def config_format(cfg: dict) -> str | None:
     """'1.x', 'pyskl' (mmcv-1.x style with RecognizerGCN), or None (0.x, or already translated)."""
     if "converted_from" in cfg:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, get_worker_info
 
+from stgcn.engine.config_1x import translated_from
 from stgcn.engine.dist import DistInfo
 from stgcn.errors import StgcnError, did_you_mean
 
@@ -170,7 +171,7 @@ def build_data(cfg: dict, part: str, test_mode: bool) -> Dataset:
     except StgcnError as err:
         inner = "dataset." if cfg["data"][part].get("type") == "RepeatDataset" else ""
         where = f"data.{part}.{inner}"
-        if (cfg.get("converted_from") or {}).get("format") == "1.x":
+        if translated_from(cfg) == "1.x":
             where = f"{part}_dataloader.dataset.{inner}"
         if "annotation file does not exist" in str(err):
             raise StgcnError(f"{err}; set it with --cfg-options {where}ann_file=PATH") from None

@@ -31,6 +31,7 @@ from stgcn.engine import dist as dist_utils
 from stgcn.engine import optim
 from stgcn.engine.checkpointing import load_weights, resume_seed, save_epoch_checkpoint
 from stgcn.engine.config import config_to_text, dump_config
+from stgcn.engine.config_1x import translated_from
 from stgcn.engine.loader import (
     build_data,
     build_train_loader,
@@ -69,15 +70,15 @@ def config_error(err: StgcnError, cfg: dict, source: str) -> StgcnError:
         return err
     if msg.startswith(("backbone", "cls_head")):
         msg = "model." + msg
-    if msg.startswith("optimizer") and (cfg.get("converted_from") or {}).get("format") == "1.x":
+    if msg.startswith("optimizer") and translated_from(cfg) == "1.x":
         msg = "optim_wrapper." + msg
-    return StgcnError(msg if msg.startswith(str(source)) else f"{source}: {msg}")
+    return StgcnError(f"{source}: {msg}")
 
 
 def check_runtime_keys(cfg: dict, source: str) -> list[str]:
     """Reject what this runtime cannot honour; returns warnings for what it ignores."""
     if not isinstance(cfg.get("total_epochs"), int) or cfg["total_epochs"] < 1:
-        if (cfg.get("converted_from") or {}).get("format") == "1.x":
+        if translated_from(cfg) == "1.x":
             raise StgcnError(f"{source}: train_cfg.max_epochs must be a positive int, got "
                              f"{cfg.get('total_epochs')!r}; e.g. train_cfg = dict(max_epochs=80)")
         raise StgcnError(f"{source}: total_epochs must be a positive int; add e.g. total_epochs = 80")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,9 +121,8 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
     from stgcn import build_model
     from stgcn.models.checkpoint import load_checkpoint, read_checkpoint
 
-    with warnings.catch_warnings():  # the weights' read below reports the file's skipped objects
-        warnings.simplefilter("ignore")
-        meta = read_checkpoint(checkpoint).get("meta")
+    ckpt = read_checkpoint(checkpoint)  # read once: its meta here, its weights below
+    meta = ckpt.get("meta")
     saved = meta.get("config_dict") if isinstance(meta, dict) else None
     diff = []
     if isinstance(saved, dict) and "model" in saved:
@@ -133,7 +131,7 @@ def build_test_model(cfg: dict, checkpoint: str, logger: logging.Logger) -> nn.M
     note = f"the checkpoint was trained with a different model config ({', '.join(diff[:5])})" if diff else ""
     model = build_model(cfg["model"])
     try:
-        loaded = load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
+        loaded = load_checkpoint(model, checkpoint, map_location="cpu", strict=True, ckpt=ckpt)
     except StgcnError as exc:
         raise StgcnError(f"{exc}; {note}" if note else str(exc)) from None
     logger.info(f"{checkpoint}: weights loaded (key names: {loaded['remap']})")

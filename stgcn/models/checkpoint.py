@@ -165,14 +165,15 @@ def _head_to_reinit(state: dict, model: nn.Module, path) -> tuple[str, ...]:
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, map_location="cpu", strict: bool = True,
-                    reinit_head: bool = False) -> dict:
+                    reinit_head: bool = False, ckpt: dict | None = None) -> dict:
     """Load weights into ``model`` through the remap that fits; returns the checkpoint dict
     (``meta``/``optimizer`` when present) with ``'remap'``: the name of the remap applied.
 
     ``reinit_head=True`` keeps the model's freshly initialised classifier when the checkpoint's
-    class count differs (fine-tuning); otherwise any mismatch raises :class:`StgcnError`.
+    class count differs (fine-tuning); otherwise any mismatch raises :class:`StgcnError`. ``ckpt`` is
+    what :func:`read_checkpoint` returned for ``path``, when the caller has read it already.
     """
-    ckpt = read_checkpoint(path, map_location)
+    ckpt = read_checkpoint(path, map_location) if ckpt is None else ckpt
     ignore = _head_to_reinit(ckpt["state_dict"], model, path) if reinit_head else ()
     name, state = apply_remap(ckpt["state_dict"], model, str(path), strict, ignore)
     own = model.state_dict()

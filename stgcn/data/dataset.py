@@ -34,16 +34,17 @@ NAN_POLICIES = ("error", "zero")
 _log = logging.getLogger("stgcn")
 
 
-def _warn_split_mismatch(source: str, split: str, names: Sequence, found: list) -> None:
+def _warn_split_mismatch(source: str, split: str, wanted: set, found: list) -> None:
     """A split naming samples the file lacks, or samples sharing a name, is reported (never silent):
     the first shrinks the split, the second makes one name count several times."""
-    missing = set(names) - set(found)
+    unique = set(found)
+    missing = wanted - unique
     if missing:
         warnings.warn(f"{source}: split {split!r} names {len(missing)} samples the file does not hold "
                       f"(e.g. {sorted(map(str, missing))[0]!r}); they are left out", stacklevel=3)
-    if len(found) > len(set(found)):
+    if len(found) > len(unique):
         dup, _ = Counter(found).most_common(1)[0]
-        warnings.warn(f"{source}: split {split!r}: {len(found) - len(set(found))} samples share a "
+        warnings.warn(f"{source}: split {split!r}: {len(found) - len(unique)} samples share a "
                       f"frame_dir with another (e.g. {dup!r}); each is used", stacklevel=3)
 
 
@@ -180,7 +181,7 @@ class PoseDataset(Dataset):
                                      f"is missing, so no split can name it ({len(nameless)} such samples); "
                                      "add 'frame_dir' to every sample")
             indices = [i for i, key in enumerate(ids) if key in wanted]
-            _warn_split_mismatch(self.source, split, splits[split], [ids[i] for i in indices])
+            _warn_split_mismatch(self.source, split, wanted, [ids[i] for i in indices])
         if not indices:
             raise StgcnError(f"{self.source}: no samples" + (f" in split {split!r}" if split else "")
                              + "; check the annotation file and the split name")

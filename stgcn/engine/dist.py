@@ -7,6 +7,7 @@ GPUs and Gloo on CPU. Data loaders and seeds live in :mod:`stgcn.engine.loader`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import warnings
@@ -113,6 +114,22 @@ def init_distributed(launcher: str, device_name: str = "auto", backend: str | No
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, init_method="env://")
     return info
+
+
+@contextlib.contextmanager
+def process_group(launcher: str, device_name: str = "auto", backend: str | None = None):
+    """`init_distributed` for the length of a ``with`` block; a group started here is destroyed at its end.
+
+    Leaving a Gloo group to interpreter shutdown can abort a process after its work is done
+    ("terminate called without an active exception"); a group the caller started is left alone.
+    """
+    started = not (dist.is_available() and dist.is_initialized())
+    info = init_distributed(launcher, device_name, backend)
+    try:
+        yield info
+    finally:
+        if started:
+            destroy()
 
 
 def get_info() -> DistInfo:

@@ -201,7 +201,12 @@ def run_test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logg
     topk = eval_topk(opts.eval_options)
     check_data_keys(cfg.get("data") or {}, "config")
     backend = (cfg.get("dist_params") or {}).get("backend")
-    info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
+    with dist_utils.process_group(opts.launcher, opts.device, backend) as info:
+        return _test(cfg, checkpoint, opts, logger, info, topk)
+
+
+def _test(cfg: dict, checkpoint: str, opts: TestOptions, logger: logging.Logger, info: dist_utils.DistInfo,
+          topk: tuple[int, ...]) -> OrderedDict:
     device = dist_utils.resolve_device(opts.device, info.local_rank)
     amp = resolve_amp(opts.amp, cfg.get("fp16"), device, logger)
 

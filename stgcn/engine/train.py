@@ -190,15 +190,15 @@ def train(cfg: dict, opts: TrainOptions) -> Run:
     resume_seed(cfg)
 
     backend = (cfg.get("dist_params") or {}).get("backend")
-    info = dist_utils.init_distributed(opts.launcher, opts.device, backend)
-    device = dist_utils.resolve_device(opts.device, info.local_rank)
-    dist_utils.configure_threads(info, device)
-    if device.type == "cpu":
-        configure_cpu_runtime()
-    lock = work_dir_lock(cfg["work_dir"]) if info.is_main else contextlib.nullcontext()
-    with lock:
-        run, loader, val_set = _build_run(cfg, opts, info, device, notes, tensorboard, log_interval)
-        _loop(run, loader, val_set, eval_settings, ckpt_settings)
+    with dist_utils.process_group(opts.launcher, opts.device, backend) as info:
+        device = dist_utils.resolve_device(opts.device, info.local_rank)
+        dist_utils.configure_threads(info, device)
+        if device.type == "cpu":
+            configure_cpu_runtime()
+        lock = work_dir_lock(cfg["work_dir"]) if info.is_main else contextlib.nullcontext()
+        with lock:
+            run, loader, val_set = _build_run(cfg, opts, info, device, notes, tensorboard, log_interval)
+            _loop(run, loader, val_set, eval_settings, ckpt_settings)
     return run
 
 

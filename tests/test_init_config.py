@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,7 +75,7 @@ def test_2d_config_loads_builds_and_trains_a_step(tmp_path, capsys):
     assert head["num_classes"] == 3 and head["num_person"] == 1
     assert cfg["data"]["train"]["split"] == "train" and cfg["data"]["test"]["split"] == "test"
     types = [t["type"] for t in cfg["data"]["train"]["pipeline"]]
-    assert "PreNormalize2D" in types and "RandomRot" in types
+    assert "CenterScale" in types and "RandomRot" in types
     assert "RandomRot" not in [t["type"] for t in cfg["data"]["test"]["pipeline"]]
     assert cfg["total_epochs"] >= 1 and cfg["total_epochs"] % cfg["evaluation"]["interval"] == 0
     assert np.isfinite(one_step(cfg))
@@ -146,7 +147,7 @@ def test_a_bf16_recipe_writes_the_autocast_key_and_more_epochs(tmp_path):
         recipe = build_recipe(survey, "coco", "coco", "train", "test", 1,
                               lambda r, bf16=bf16: StepTimes(fp32=0.4, bf16=bf16, eval_batch=0.1))
         out = tmp_path / f"gen_{bf16}.py"
-        out.write_text(joint_config(recipe, str(tmp_path / "ann.pkl"), out, "note", True, False))
+        out.write_text(joint_config(recipe, str(tmp_path / "ann.pkl"), out, "note", False))
         cfgs[bf16] = load_config(str(out))
     assert "fp16" not in cfgs[None] and cfgs[0.1]["fp16"] == {"loss_scale": "dynamic"}
     # 120 clips: 15 steps of batch 8; a test pass 0.1 s; 95% of 1 min = 57 s: fp32 9 epochs (6 s each),
@@ -164,6 +165,12 @@ def test_steps_and_test_batches_are_timed_on_the_config(tmp_path):
     assert ("bf16 autocast: this CPU" in text or "fp32: " in text) and "take about" in text
 
 
+def _named(ann: str) -> str:
+    """`ann` with the label map extract-pose writes beside it."""
+    (tmp := Path(ann)).with_name(tmp.stem + ".classes.txt").write_text("pullup\npushup\nsquat\n")
+    return ann
+
+
 def _mixed_v(tmp):
     return write_ann(tmp / "a.pkl", coco, **{"0": ucla("train_0_0", 0, 20)})
 
@@ -176,7 +183,11 @@ def _mixed_c(tmp):
 
 BAD = [
     ("too-few", lambda tmp: [write_ann(tmp / "a.pkl", coco, train_per_class=3)],
-     "too few training samples in split 'train' for class 0 (3)"),
+     "too few training samples in split 'train' for class 0: 3, 1: 3, 2: 3; each class needs at least 5"),
+    ("too-few-named", lambda tmp: [_named(write_ann(tmp / "a.pkl", coco, train_per_class=3))],
+     "for class 0 (pullup): 3, 1 (pushup): 3, 2 (squat): 3"),
+    ("one-class", lambda tmp: [write_ann(tmp / "a.pkl", coco, classes=1)],
+     "every sample has label 0: a classifier needs at least two classes"),
     ("class-missing", lambda tmp: [write_ann(tmp / "a.pkl", coco, **{
         str(k): coco(f"train_1_{k - 7}", 2, 20) for k in range(7, 12)})], "class 1 has no sample"),
     ("mixed-v", lambda tmp: [_mixed_v(tmp)], "samples differ in joint count V (17 in 20 samples, 20 in 1"),

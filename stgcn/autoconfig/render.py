@@ -10,13 +10,15 @@ from stgcn.autoconfig.recipe import ALIGN_3D, STREAM_NAMES, STREAM_WEIGHTS, Reci
 from stgcn.data.classes import BUILTIN
 
 
-def _normalise(recipe: Recipe, with_img_shape: bool, aligned: bool) -> tuple[list[str], list[str], str]:
+def _normalise(recipe: Recipe, aligned: bool) -> tuple[list[str], list[str], str]:
     """(transforms before the sampler, after PoseDecode, why) for the coordinate normalisation."""
-    if recipe.dims == 2 and with_img_shape:
-        return [], ["dict(type='PreNormalize2D')"], (
-            "2D pixels with img_shape in every sample: PreNormalize2D maps them to [-1, 1] by each clip's "
-            "own frame size, which keeps the aspect of the pose")
-    if recipe.dims == 3 and aligned:
+    if recipe.dims == 2:
+        return [], ["dict(type='CenterScale')"], (
+            "2D keypoints: CenterScale centres each clip on its joints' box and divides x and y by one "
+            "factor, so a body keeps its proportions and size whatever the frame (portrait or landscape) "
+            "and the distance to the camera (on Penn Action 1.0-1.5 points of top-1 over PreNormalize2D, "
+            "which scales x and y by the frame's own width and height; benchmarks/accuracy.md)")
+    if aligned:
         a = ALIGN_3D[recipe.layout]
         return ([f"dict(type='PreNormalize3D', zaxis={a['zaxis']}, xaxis={a['xaxis']}, align_center=False)"],
                 [f"dict(type='CenterJoint', joint={a['center']}, frame=0)"], (
@@ -24,14 +26,13 @@ def _normalise(recipe: Recipe, with_img_shape: bool, aligned: bool) -> tuple[lis
                     f"so that joint {a['zaxis'][0]} -> {a['zaxis'][1]} (spine) points along +z and the "
                     f"shoulders {a['xaxis'][1]} -> {a['xaxis'][0]} along +x (the body, not the camera, fixes "
                     f"the axes); centred on joint {a['center']} of frame 0"))
-    reason = ("2D keypoints without img_shape" if recipe.dims == 2 else
-              f"3D joints with no alignment joints known for {recipe.layout} or more than 2 person slots")
+    reason = f"3D joints with no alignment joints known for {recipe.layout} or more than 2 person slots"
     return [], ["dict(type='MinMaxNormalize')"], f"{reason}: MinMaxNormalize maps each clip to [-1, 1]"
 
 
-def pipelines(recipe: Recipe, with_img_shape: bool, aligned: bool, stream: str = "j") -> tuple[str, str, str]:
+def pipelines(recipe: Recipe, aligned: bool, stream: str = "j") -> tuple[str, str, str]:
     """(train pipeline text, test pipeline text, normalisation why)."""
-    before, after, why = _normalise(recipe, with_img_shape, aligned)
+    before, after, why = _normalise(recipe, aligned)
     theta, scale = (0.3, 0.2) if recipe.dims == 3 else (0.2, 0.1)  # as the hand-tuned 3D / 2D configs
     augment = [f"dict(type='RandomRot', theta={theta})", f"dict(type='RandomScale', scale={scale})"]
     feats = ([f"dict(type='GenSkeFeat', dataset='{recipe.layout}', feats=['{stream}'])"]
@@ -95,10 +96,9 @@ def _amp_text(recipe: Recipe) -> str:
             "fp16 = dict(loss_scale='dynamic')\n")
 
 
-def joint_config(recipe: Recipe, ann_file: str, out: Path, source_note: str, with_img_shape: bool,
-                 aligned: bool) -> str:
+def joint_config(recipe: Recipe, ann_file: str, out: Path, source_note: str, aligned: bool) -> str:
     """The full config text of the joint stream."""
-    train, test, norm_why = pipelines(recipe, with_img_shape, aligned)
+    train, test, norm_why = pipelines(recipe, aligned)
     name = out.stem
     head = [f"# ST-GCN config written by `stgcn init-config` from {ann_file} ({source_note}).",
             "# Every choice says what in the data led to it; the recipe is that of the hand-tuned",
@@ -150,9 +150,9 @@ def stream_path(out: Path, stream: str) -> Path:
     return out if stream == "j" else out.with_name(f"{out.stem}_{stream}{out.suffix}")
 
 
-def stream_config(recipe: Recipe, out: Path, stream: str, with_img_shape: bool, aligned: bool) -> str:
+def stream_config(recipe: Recipe, out: Path, stream: str, aligned: bool) -> str:
     """A config for one extra stream: the joint config's recipe, GenSkeFeat before FormatGCNInput."""
-    train, test, _ = pipelines(recipe, with_img_shape, aligned, stream)
+    train, test, _ = pipelines(recipe, aligned, stream)
     path = stream_path(out, stream)
     return f"""# ST-GCN {STREAM_NAMES[stream]} stream written by `stgcn init-config`: the recipe of {out.name}
 # (its comments say why), with GenSkeFeat turning the normalised joints into this stream's features.

@@ -34,7 +34,6 @@ class Survey:
     num_joints: int
     channels: int
     with_score: int  # samples with keypoint_score
-    with_img_shape: int  # samples with img_shape
     splits: dict[str, list] | None
 
     @property
@@ -72,7 +71,7 @@ def survey_annotations(path: str | os.PathLike) -> Survey:
     if len(records) == 0:
         raise StgcnError(f"{source}: no samples; init-config needs a converted annotation file")
     names, labels, lengths, persons, slots = [], [], [], [], []
-    joints, channels, with_score, with_shape = Counter(), Counter(), 0, 0
+    joints, channels, with_score = Counter(), Counter(), 0
     for i in Progress(range(len(records)), desc="survey"):
         item = records[i]
         kp = item.get("keypoint") if isinstance(item, dict) else None
@@ -88,7 +87,6 @@ def survey_annotations(path: str | os.PathLike) -> Survey:
         joints[v] += 1
         channels[c] += 1
         with_score += "keypoint_score" in item
-        with_shape += "img_shape" in item
     if len(joints) > 1:
         raise _mixed("joint count V", joints, source)
     if len(channels) > 1:
@@ -97,7 +95,7 @@ def survey_annotations(path: str | os.PathLike) -> Survey:
     if label_array.min() < 0:
         raise StgcnError(f"{source}: negative labels; labels must be class indices 0..K-1")
     return Survey(source, names, label_array, np.array(lengths), np.array(persons), np.array(slots),
-                  next(iter(joints)), next(iter(channels)), with_score, with_shape, splits)
+                  next(iter(joints)), next(iter(channels)), with_score, splits)
 
 
 def pick_splits(survey: Survey, train: str | None, test: str | None) -> tuple[str, str]:
@@ -135,21 +133,30 @@ def pick_splits(survey: Survey, train: str | None, test: str | None) -> tuple[st
     return train, test
 
 
-def check_classes(survey: Survey, train: str, test: str) -> None:
-    """Every class 0..K-1 must have MIN_TRAIN_PER_CLASS training samples; the test split must exist."""
+def check_classes(survey: Survey, train: str, test: str, names: list[str] | None = None) -> None:
+    """At least two classes, each with MIN_TRAIN_PER_CLASS training samples; the test split must exist.
+    `names` (the label map, when known) names the classes in the messages."""
+    def shown(classes) -> str:
+        return ", ".join(f"{c} ({names[c]})" if names else str(c) for c in classes[:5])
+
+    if survey.num_classes < 2:
+        only = f" ({names[0]})" if names else ""
+        raise StgcnError(f"{survey.source}: every sample has label 0{only}: a classifier needs at least two "
+                         "classes; with extract-pose --label-from-parent-dir put each class's videos in a "
+                         "folder of its own (VIDEO_DIR/CLASS/*.mp4)")
     train_idx, test_idx = survey.indices(train), survey.indices(test)
     if len(test_idx) == 0:
         raise StgcnError(f"{survey.source}: split {test!r} names no sample of the file; fix the split lists")
     counts = np.bincount(survey.labels[train_idx], minlength=survey.num_classes)
     missing = np.flatnonzero(counts == 0)
     if len(missing):
-        raise StgcnError(f"{survey.source}: class {', '.join(map(str, missing[:5]))} has no sample in the "
-                         f"training split {train!r} (labels run 0..{survey.num_classes - 1}); add samples "
-                         "or renumber the labels")
+        raise StgcnError(f"{survey.source}: class {shown(missing)} has no sample in the training split "
+                         f"{train!r} (labels run 0..{survey.num_classes - 1}); add samples or renumber the "
+                         "labels")
     few = np.flatnonzero(counts < MIN_TRAIN_PER_CLASS)
     if len(few):
-        shown = ", ".join(f"{c} ({counts[c]})" for c in few[:5])
-        raise StgcnError(f"{survey.source}: too few training samples in split {train!r} for class {shown}; "
+        detail = ", ".join(f"{shown([c])}: {counts[c]}" for c in few[:5])
+        raise StgcnError(f"{survey.source}: too few training samples in split {train!r} for class {detail}; "
                          f"each class needs at least {MIN_TRAIN_PER_CLASS}: add samples or merge classes")
 
 

@@ -100,26 +100,26 @@ def run(args: argparse.Namespace) -> int:
                          f"pairs; '{layout}' has none (layouts with them: {', '.join(with_bones)}); "
                          "use --streams j")
     train, test = pick_splits(survey, args.split_train, args.split_test)
-    check_classes(survey, train, test)
+    names, names_why = find_class_names(args.ann_file, survey.num_classes)
+    check_classes(survey, train, test, names)
     if args.step_seconds is None:
         print(f"{survey.source}: {survey.num_samples} samples; timing a few training steps and test "
               "batches of the config ...")
-    with_img_shape = survey.with_img_shape == survey.num_samples
     aligned = layout in ALIGN_3D and survey.slots.max() <= 2
     note = f"{survey.num_samples} samples, {survey.num_classes} classes"
 
     def time_recipe(recipe) -> StepTimes:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / out.name
-            path.write_text(render.joint_config(recipe, args.ann_file, out, note, with_img_shape, aligned))
+            path.write_text(render.joint_config(recipe, args.ann_file, out, note, aligned))
             return measure(path, with_bf16=bf16_supported(), steps=args.timing_steps)
 
     recipe = build_recipe(survey, layout, layout_why, train, test, args.budget_min, time_recipe,
                           args.step_seconds)
-    recipe.class_names, recipe.why["names"] = find_class_names(args.ann_file, survey.num_classes)
-    texts = {"j": render.joint_config(recipe, args.ann_file, out, note, with_img_shape, aligned)}
+    recipe.class_names, recipe.why["names"] = names, names_why
+    texts = {"j": render.joint_config(recipe, args.ann_file, out, note, aligned)}
     for stream in streams[1:]:
-        texts[stream] = render.stream_config(recipe, out, stream, with_img_shape, aligned)
+        texts[stream] = render.stream_config(recipe, out, stream, aligned)
     if len(streams) > 1:
         texts["j"] += render.ensemble_note(recipe, args.ann_file, out, streams)
     for stream, path in zip(streams, paths, strict=True):

@@ -151,6 +151,25 @@ class CenterJoint:
         return results
 
 
+class CenterScale:
+    """Centre the clip's present (non-zero) joints on the middle of their bounding box and divide by
+    half its longer side: one factor for every axis, so a body keeps its proportions whatever the
+    frame's aspect ratio or the person's distance to the camera. The longer side spans [-1, 1];
+    absent joints stay zero. Use it on pixel or metric coordinates, in place of PreNormalize2D."""
+
+    def __call__(self, results: dict) -> dict:
+        x = _coords(results, "CenterScale")
+        mask = _present(x)
+        if not mask.any():
+            return results
+        values = x[np.broadcast_to(mask, x.shape)].reshape(-1, x.shape[-1])
+        lo, hi = values.min(axis=0), values.max(axis=0)
+        half = float((hi - lo).max()) / 2
+        out = (x - (lo + hi) / 2) / (half if half > 0 else 1.0)
+        results["keypoint"] = np.where(mask, out, 0).astype(np.float32)
+        return results
+
+
 class MinMaxNormalize:
     """Per clip and channel, map the range of the present (non-zero) joints to [low, high]; absent
     joints stay zero. A channel with no spread maps to the middle of the range."""

@@ -16,7 +16,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from stgcn.data.augment import CenterJoint, Flip, MinMaxNormalize, RandomRot, RandomScale, rotation_onto
+from stgcn.data.augment import (
+    CenterJoint,
+    CenterScale,
+    Flip,
+    MinMaxNormalize,
+    RandomRot,
+    RandomScale,
+    rotation_onto,
+)
 from stgcn.data.results import require
 from stgcn.data.transforms_1x import PackActionInputs, PadTo
 from stgcn.errors import StgcnError
@@ -369,7 +377,7 @@ TRANSFORMS: dict[str, type] = {
     cls.__name__: cls for cls in (
         PaddingWithLoop, PadTo, UniformSampleFrames, RandomSampleFrames, PoseDecode, FormatGCNInput,
         PackActionInputs, PoseNormalize, Collect, ToTensor, JointToBone, GenSkeFeat, PreNormalize2D,
-        PreNormalize3D, RandomRot, RandomScale, Flip, CenterJoint, MinMaxNormalize)
+        PreNormalize3D, RandomRot, RandomScale, Flip, CenterJoint, CenterScale, MinMaxNormalize)
 }
 
 

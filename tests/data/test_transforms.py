@@ -58,6 +58,7 @@ MINIMAL = {  # a short pipeline exercising each registered transform on [M, T, V
     "CenterJoint": [dict(type="CenterJoint")],
     "Flip": [dict(type="Flip", dataset="coco", flip_ratio=1.0)],
     "MinMaxNormalize": [dict(type="MinMaxNormalize")],
+    "CenterScale": [dict(type="CenterScale")],
 }
 
 
@@ -319,6 +320,24 @@ def test_min_max_normalize():
     np.testing.assert_allclose(out[0, 1], [[-0.5, 0], [0, 0], [1, 0]])
     out = build_transform(dict(type="MinMaxNormalize", low=0, high=2))(dict(keypoint=kp))["keypoint"]
     assert out[0, 1, 2, 0] == 2 and out[0, 0, 0, 0] == 0 and out[0, 0, 2].tolist() == [0, 0]
+
+
+def test_center_scale_keeps_proportions_and_absent_joints():
+    kp = np.zeros((1, 2, 3, 2), np.float32)
+    kp[0, 0] = [[100, 50], [300, 150], [0, 0]]  # box x 100..300, y 50..250: centre (200, 150), half 100
+    kp[0, 1] = [[200, 250], [0, 0], [150, 100]]
+    out = build_transform(dict(type="CenterScale"))(dict(keypoint=kp))["keypoint"]
+    np.testing.assert_allclose(out[0, 0], [[-1, -1], [1, 0], [0, 0]])
+    np.testing.assert_allclose(out[0, 1], [[0, 1], [0, 0], [-0.5, -0.5]])
+    wide = kp.copy()
+    wide[..., 0] *= 2  # a wider body: x spans [-1, 1], y keeps half the scale
+    out = build_transform(dict(type="CenterScale"))(dict(keypoint=wide))["keypoint"]
+    assert out[0, 0, 0].tolist() == [-1, -0.5] and out[0, 0, 2].tolist() == [0, 0]
+    moved = kp + np.where(kp != 0, np.float32(37), 0)  # a shifted frame: same output
+    np.testing.assert_allclose(build_transform(dict(type="CenterScale"))(dict(keypoint=moved))["keypoint"],
+                               build_transform(dict(type="CenterScale"))(dict(keypoint=kp))["keypoint"])
+    empty = np.zeros((1, 2, 3, 2), np.float32)
+    assert not build_transform(dict(type="CenterScale"))(dict(keypoint=empty))["keypoint"].any()
 
 
 # --- the seed configs, bit for bit -----------------------------------------------------------------

@@ -143,6 +143,22 @@ def test_empty_or_truncated_arrays_are_one_line(tiny, tmp_path, capsys):
     assert "an .npz needs 'keypoint'" in err and "not a readable numpy file" not in err
 
 
+def test_pose_files_videos_and_extra_arrays_get_their_own_line(tiny, tmp_path, capsys):
+    from stgcn.video.posefile import PoseTrack, save_npz
+
+    kp = np.ones((4, 1, 17, 2), np.float32)
+    save_npz(PoseTrack("coco", (240, 320), kp, np.ones((4, 1, 17), np.float32)), tmp_path / "pose.npz")
+    np.savez(tmp_path / "extra.npz", keypoint=np.ones((1, 4, 17, 2), np.float32), boxes=np.zeros(3))
+    (tmp_path / "clip.mp4").write_bytes(b"not decoded")
+    cases = {"pose.npz": "a pose file ([T, P, V, 2] with its layout",
+             "extra.npz": "unexpected array(s) boxes in the .npz",
+             "clip.mp4": "a video; predict reads poses. Classify the video with `stgcn demo"}
+    for name, message in cases.items():
+        assert main(["predict", str(tiny[1]), str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--split", "a", "--img-shape", "0", "640"], "--img-shape 0 640: give the frame height and width"),
     (["--split", "nope"], "no split 'nope'"),

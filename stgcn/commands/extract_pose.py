@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -77,8 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-persons", type=int, default=2, help="most confident persons kept (default 2)")
     parser.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace an OUT that has no OUT.poses/ cache beside it (a file not written by "
-                             "extract-pose, or one written with --backend file, which keeps no cache)")
+                        help="replace an existing OUT (without it, only a rerun on the same VIDEO_OR_DIR, "
+                             "which resumes from the OUT.poses/ cache, may replace it)")
 
 
 def _find_inputs(root: Path, backend: str) -> list[Path]:
@@ -115,15 +116,20 @@ def _labels_from_csv(path: str, root: Path,
     table = {r[0].strip(): r[1].strip() for r in rows}
     split_of = {r[0].strip(): r[2].strip() for r in rows if len(r) > 2 and r[2].strip()}
     base = root if root.is_dir() else root.parent
-    labels, splits = {}, {}
+    labels, splits, used = {}, {}, set()
     for p in inputs:
         rel = p.relative_to(base)
         for key in (rel.as_posix(), p.name, p.stem, rel.with_suffix("").as_posix()):
             if key in table:
                 labels[p] = table[key]
+                used.add(key)
                 if key in split_of:
                     splits[p] = split_of[key]
                 break
+    unmatched = [key for key in table if key not in used]
+    if unmatched:
+        print(f"warning: {path}: {len(unmatched)} row(s) name no video found in {root}: "
+              f"{', '.join(unmatched[:5])}{' ...' if len(unmatched) > 5 else ''}")
     return labels, splits
 
 
@@ -167,6 +173,38 @@ def _cache_path(cache_dir: Path, base: Path, video: Path) -> Path:
     return cache_dir / f"{rel}.npz"
 
 
+MANIFEST = "sources.json"
+
+
+def _manifest(cache_dir: Path) -> dict:
+    """What the cache holds: ``{"root": input, "videos": {cache name: source fingerprint}}`` ({} if none)."""
+    try:
+        data = json.loads((cache_dir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and isinstance(data.get("videos"), dict) else {}
+
+
+def _fingerprint(video: Path) -> dict:
+    """The source a cache file was made from: its path, size and modification time."""
+    st = video.stat()
+    return {"source": str(video.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _check_out(out: Path, cache_dir: Path, root: Path, overwrite: bool) -> None:
+    """OUT may be replaced with --overwrite, or without it by a rerun on the same input (a resume)."""
+    if out.is_dir():
+        raise StgcnError(f"{out}: is a folder; give the annotation file to write, e.g. {out / 'poses.pkl'}")
+    if not out.exists() or overwrite:
+        return
+    before = _manifest(cache_dir).get("root")
+    if before == str(root.resolve()):
+        return
+    origin = (f"written by extract-pose from {before}" if before else
+              "not written by extract-pose from this input")
+    raise StgcnError(f"{out}: exists ({origin}); pass --overwrite to replace it or choose another name")
+
+
 def _run_backend(todo: list[tuple[Path, Path]], workers: int, backend: str) -> list[tuple[str, str]]:
     """Extract the ``(video, cache)`` pairs; prints frames/s; returns the failures ``(video, reason)``."""
     from stgcn.video.io import FrameSource
@@ -200,48 +238,63 @@ def _run_backend(todo: list[tuple[Path, Path]], workers: int, backend: str) -> l
     return failed
 
 
-def run(args: argparse.Namespace) -> int:
-    from stgcn.video.extract import to_sample
-
-    root, out = Path(args.inputs), Path(args.out)
-    cache_dir = out.with_name(out.name + ".poses")
-    if out.is_dir() or (out.exists() and not cache_dir.is_dir() and not args.overwrite):
-        raise StgcnError(f"{out}: exists and was not written by extract-pose (no {cache_dir.name}/ "
-                         "beside it); pass --overwrite or choose another name")
-    if args.max_persons < 1 or args.workers < 1:
-        raise StgcnError("--max-persons and --workers must be at least 1")
-    if args.val_fraction is not None and not 0 < args.val_fraction < 1:
-        raise StgcnError(f"--val-fraction must be between 0 and 1 (e.g. 0.2), got {args.val_fraction}")
-    inputs = _find_inputs(root, args.backend)
-    base = root if root.is_dir() else root.parent
+def _gather_labels(args: argparse.Namespace, root: Path, inputs: list[Path]):
+    """(labels {video: index}, class names or None, splits {video: name}, skipped) of the inputs."""
+    splits: dict[Path, str] = {}
     if args.labels:
         label_names, splits = _labels_from_csv(args.labels, root, inputs)
     elif args.label_from_parent_dir:
         label_names = {p: p.parent.name for p in inputs}
     else:
         label_names = {p: "0" for p in inputs}
-    if not args.labels:
-        splits = {}
     labels, classes = _label_indices(label_names, _read_classes(args.classes))
+    found = sorted(set(label_names.values()))
+    if (args.labels or args.label_from_parent_dir) and len(found) == 1 and len(labels) > 1:
+        print(f"warning: all {len(labels)} videos have the class {found[0]!r}: training needs at least two "
+              "classes; with --label-from-parent-dir put each class's videos in a folder of its own "
+              "(VIDEO_DIR/CLASS/*.mp4)")
     skipped = [(str(p), f"no row in {args.labels}") for p in inputs if p not in labels]
+    return labels, classes, splits, skipped
 
-    failed: list[tuple[str, str]] = []
+
+def _extract_to_cache(args: argparse.Namespace, root: Path, cache_dir: Path,
+                      videos: list[Path]) -> tuple[dict[Path, Path], list[tuple[str, str]]]:
+    """({video: pose file}, failures): runs the backend on the videos not cached yet."""
     if args.backend == "file":
-        caches = {p: p for p in labels}
-    else:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        caches = {p: _cache_path(cache_dir, base, p) for p in labels}
-        todo = [(p, c) for p, c in caches.items()
-                if not (c.exists() and c.stat().st_mtime >= p.stat().st_mtime)]
-        if len(todo) < len(caches):
-            print(f"reusing {len(caches) - len(todo)} cached videos from {cache_dir}")
-        failed = _run_backend(todo, args.workers, args.backend) if todo else []
+        return {p: p for p in videos}, []
+    base = root if root.is_dir() else root.parent
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    caches = {p: _cache_path(cache_dir, base, p) for p in videos}
+    known = _manifest(cache_dir).get("videos", {})
+    # a cache file is reused only for the very video it was made from (same path, size and time)
+    todo = [(p, c) for p, c in caches.items() if not (c.exists() and known.get(c.name) == _fingerprint(p))]
+    if len(todo) < len(caches):
+        print(f"reusing {len(caches) - len(todo)} cached videos from {cache_dir}")
+    failed = _run_backend(todo, args.workers, args.backend) if todo else []
     failed_names = {name for name, _ in failed}
+    known.update({c.name: _fingerprint(p) for p, c in todo if str(p) not in failed_names})
+    write_atomic(cache_dir / MANIFEST, json.dumps({"root": str(root.resolve()), "videos": known},
+                                                 indent=1).encode())
+    return {p: c for p, c in caches.items() if str(p) not in failed_names}, failed
+
+
+def run(args: argparse.Namespace) -> int:
+    from stgcn.video.extract import to_sample
+
+    root, out = Path(args.inputs), Path(args.out)
+    cache_dir = out.with_name(out.name + ".poses")
+    _check_out(out, cache_dir, root, args.overwrite)
+    if args.max_persons < 1 or args.workers < 1:
+        raise StgcnError("--max-persons and --workers must be at least 1")
+    if args.val_fraction is not None and not 0 < args.val_fraction < 1:
+        raise StgcnError(f"--val-fraction must be between 0 and 1 (e.g. 0.2), got {args.val_fraction}")
+    inputs = _find_inputs(root, args.backend)
+    base = root if root.is_dir() else root.parent
+    labels, classes, splits, skipped = _gather_labels(args, root, inputs)
+    caches, failed = _extract_to_cache(args, root, cache_dir, list(labels))
 
     samples, lines, split_dict = [], [], {}
     for p, cache in caches.items():
-        if str(p) in failed_names:
-            continue
         frame_dir = p.relative_to(base).with_suffix("").as_posix()
         try:
             track = load_pose_file(cache)
@@ -253,8 +306,9 @@ def run(args: argparse.Namespace) -> int:
             skipped.append((str(p), str(err)))
             continue
         found = track.detected_frames()
+        name = f" ({classes[labels[p]]})" if classes else ""
         lines.append(f"  {frame_dir}: {track.num_frames} frames, pose in {found} "
-                     f"({100.0 * found / max(track.num_frames, 1):.1f}%), label {labels[p]}")
+                     f"({100.0 * found / max(track.num_frames, 1):.1f}%), label {labels[p]}{name}")
     skipped += failed
     if not samples:
         raise StgcnError(f"{root}: no video gave a sample ({len(skipped)} skipped); see the reasons above")
@@ -270,5 +324,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {len(samples)} samples ({args.layout}) to {out}; skipped {len(skipped)}")
     print("\n".join(lines))
     for name, reason in skipped:
+        reason = reason[len(name) + 2:] if reason.startswith(f"{name}: ") else reason
         print(f"skipped {name}: {reason}")
     return 0

@@ -24,6 +24,7 @@ import numpy as np
 
 from stgcn.errors import StgcnError
 from stgcn.fileio import check_output_path, write_atomic
+from stgcn.video.io import VIDEO_SUFFIXES
 
 OUT_SUFFIXES = (".json", ".csv")
 
@@ -117,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
     if args.img_shape is not None and min(args.img_shape) < 1:
         raise StgcnError(f"--img-shape {args.img_shape[0]} {args.img_shape[1]}: give the frame height and "
                          "width in pixels, both positive")
+    if Path(args.input).suffix.lower() in VIDEO_SUFFIXES:
+        raise StgcnError(f"{args.input}: a video; predict reads poses. Classify the video with `stgcn demo "
+                         f"{args.input} OUT.mp4 --checkpoint CKPT` (or `stgcn vis ... --checkpoint CKPT`), "
+                         "or turn videos into an annotation file with `stgcn extract-pose`")
     samples = load_samples(args.input, args.split, None if args.img_shape is None else tuple(args.img_shape))
     rec = Recognizer.from_checkpoint(args.checkpoint, args.config, args.device, args.label_map,
                                      onnx_model=args.onnx_model)

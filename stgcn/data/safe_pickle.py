@@ -142,7 +142,8 @@ def load_pickle(path: str | os.PathLike) -> object:
     path = Path(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise StgcnError(f"{path}: annotation file {what}; check the path (ann_file in a config)")
+        where = "" if path.is_absolute() else f" (a relative path, read from the current folder {Path.cwd()})"
+        raise StgcnError(f"{path}: annotation file {what}{where}; check the path (ann_file in a config)")
     with open(path, "rb") as f:
         return _unpickle(f, str(path))
 

@@ -51,9 +51,17 @@ def _from_array(path: Path) -> list[dict]:
         else:
             with np.load(path, allow_pickle=False) as npz:
                 unknown = [k for k in npz.files if k not in NPZ_KEYS]
-                if "keypoint" not in npz.files or unknown:
-                    raise StgcnError(f"{path}: an .npz needs 'keypoint' and may hold "
-                                     f"{', '.join(NPZ_KEYS[1:])}; it has {', '.join(npz.files) or 'nothing'}")
+                if "layout" in npz.files:
+                    raise StgcnError(f"{path}: a pose file ([T, P, V, 2] with its layout, as extract-pose "
+                                     "caches and --poses reads), not a keypoint array; classify it with "
+                                     "`stgcn vis FILE OUT.png --checkpoint CKPT`, or with `stgcn predict` "
+                                     "on the annotation file extract-pose wrote")
+                if "keypoint" not in npz.files:
+                    raise StgcnError(f"{path}: an .npz needs 'keypoint' [M, T, V, C]; it has "
+                                     f"{', '.join(npz.files) or 'nothing'}")
+                if unknown:
+                    raise StgcnError(f"{path}: unexpected array(s) {', '.join(unknown)} in the .npz; it "
+                                     f"may hold {', '.join(NPZ_KEYS)} only")
                 arrays = {k: npz[k] for k in npz.files}
     except StgcnError:
         raise

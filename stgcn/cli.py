@@ -74,19 +74,38 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     return parser, modules
 
 
-def parse_with_hints(parser: argparse.ArgumentParser, argv: list[str] | None,
-                     command_parser=None) -> argparse.Namespace:
-    """``parser.parse_args`` whose unknown-option error comes from the command's own parser (its usage,
-    not the top level's) with the closest option it has."""
-    args, extra = parser.parse_known_args(argv)
-    if not extra:
-        return args
-    target = command_parser(args) if command_parser else parser
+def _refuse_unknown(target: argparse.ArgumentParser, extra: list[str]) -> None:
     options = [o for action in target._actions for o in action.option_strings]
     flags = [e.split("=")[0] for e in extra if e.startswith("-")]
     close = difflib.get_close_matches(flags[0], options, n=1, cutoff=0.8) if flags else []
     hint = f" (did you mean {close[0]}?)" if close else ""
     target.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+
+
+def _misspelt_flags(target: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--long`` flags of ``argv`` that no option of ``target`` has, nor starts with (argparse accepts
+    unambiguous prefixes)."""
+    options = [o for action in target._actions for o in action.option_strings]
+    return [tok for tok in argv if tok.startswith("--") and tok != "--"
+            and not any(o.startswith(tok.split("=")[0]) for o in options)]
+
+
+def parse_with_hints(parser: argparse.ArgumentParser, argv: list[str] | None,
+                     command_parser=None) -> argparse.Namespace:
+    """``parser.parse_args`` whose unknown-option error comes from the command's own parser (its usage,
+    not the top level's) with the closest option it has; a misspelt flag is named before argparse
+    would complain about a required option it made look missing."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    commands = getattr(parser, "command_parsers", {})
+    name = next((tok for tok in argv if not tok.startswith("-")), None) if commands else None
+    early = commands.get(name) if commands else parser
+    if early is not None and "-h" not in argv and "--help" not in argv:
+        unknown = _misspelt_flags(early, argv[argv.index(name) + 1:] if commands else argv)
+        if unknown:
+            _refuse_unknown(early, unknown)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _refuse_unknown(command_parser(args) if command_parser else parser, extra)
     return args
 
 

@@ -47,8 +47,16 @@ def test_a_mistyped_option_gets_the_command_usage_and_the_closest_option(capsys)
         main(["predict", "ckpt.pth", "clips.pkl", "--spilt", "test"])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "usage: stgcn predict" in err
-    assert err.strip().splitlines()[-1] == ("stgcn predict: error: unrecognized arguments: --spilt test "
+    assert err.strip().splitlines()[-1] == ("stgcn predict: error: unrecognized arguments: --spilt "
                                             "(did you mean --split?)")
     with pytest.raises(SystemExit):
         run_command("test", ["cfg.py", "ckpt.pth", "--show-dir", "vis"], prog="tools/test.py")
-    assert capsys.readouterr().err.strip().endswith("unrecognized arguments: --show-dir vis")  # no far guess
+    assert capsys.readouterr().err.strip().endswith("unrecognized arguments: --show-dir")  # no far guess
+    # named before argparse would call the option it hides (or a positional after it) missing
+    with pytest.raises(SystemExit):
+        main(["init-config", "ann.pkl", "--budget-minutes", "5"])
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "stgcn init-config: error: unrecognized arguments: --budget-minutes (did you mean --budget-min?)")
+    with pytest.raises(SystemExit) as info:
+        main(["predict", "--help", "--bogus"])  # help still wins
+    assert info.value.code == 0 and "usage: stgcn predict" in capsys.readouterr().out

@@ -48,3 +48,29 @@ def test_centroid_fallback_keeps_a_fast_mover():
     tracker = Tracker()
     tracker.update([person(0, 0)])
     assert tracker.update([person(35, 0)]) == [0]  # IoU ~0.07 but centre within half a diagonal
+
+
+def _tracks(spans: list[tuple[int, int]], frames: int = 40):
+    """kp/score [T, P, V, C] with track p present in frames [a, b) at x = 10 * (p + 1)."""
+    kp = np.zeros((frames, len(spans), 17, 2), np.float32)
+    score = np.zeros((frames, len(spans), 17), np.float32)
+    for p, (a, b) in enumerate(spans):
+        kp[a:b, p] = 10 * (p + 1)
+        score[a:b, p] = 0.9
+    return kp, score
+
+
+def test_a_track_the_tracker_broke_is_joined_into_one_person():
+    from stgcn.video.extract import join_broken_tracks, to_sample
+    from stgcn.video.posefile import PoseTrack
+
+    kp, score = join_broken_tracks(*_tracks([(0, 1), (2, 40)]))  # one frame, a missed frame, the rest
+    assert kp.shape[1] == 1 and (score[:, 0].max(axis=1) > 0).sum() == 39
+    assert kp[0, 0, 0, 0] == 10 and kp[5, 0, 0, 0] == 20
+    kp, score = join_broken_tracks(*_tracks([(0, 30), (10, 40)]))  # together in frames 10..29: two people
+    assert kp.shape[1] == 2
+    kp, score = join_broken_tracks(*_tracks([(0, 4), (36, 40)]))  # back after 32 frames: another person
+    assert kp.shape[1] == 2
+    kp, score = _tracks([(0, 1), (2, 40)])
+    sample = to_sample(PoseTrack("coco", (240, 320), kp, score), "coco", "clip", 0, max_persons=2)
+    assert sample["keypoint"].shape == (1, 40, 17, 2)

@@ -1,5 +1,6 @@
 """Coordinate augmentations and normalisations for modern training recipes, on [M, T, V, C] arrays
-before `FormatGCNInput`: random rotation and scale, mirroring, centring on a joint, per-clip min-max; and
+before `FormatGCNInput`: random rotation and scale, mirroring, centring on a joint, centring and scaling
+by the clip's joint box (one factor for every axis), per-clip min-max; and
 `rotation_onto`, the rotation that aligns a body axis with a coordinate axis.
 
 Absent joints and persons are stored as zeros and stay zero. Random draws come from numpy's global

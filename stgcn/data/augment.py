@@ -153,10 +153,20 @@ class CenterJoint:
 
 
 class CenterScale:
-    """Centre the clip's present (non-zero) joints on the middle of their bounding box and divide by
-    half its longer side: one factor for every axis, so a body keeps its proportions whatever the
-    frame's aspect ratio or the person's distance to the camera. The longer side spans [-1, 1];
-    absent joints stay zero. Use it on pixel or metric coordinates, in place of PreNormalize2D."""
+    """Centre the clip's present (non-zero) joints on the middle of their bounding box and divide every
+    axis by one factor, so a body keeps its proportions whatever the frame's aspect ratio or the
+    person's distance to the camera; absent joints stay zero. Use it on pixel or metric coordinates, in
+    place of PreNormalize2D.
+
+    ``by='clip'``: the factor is half the longer side of the clip's joint box (the clip spans [-1, 1]);
+    ``by='body'``: half the median, over persons and frames, of the longer side of one person's box in
+    one frame, so the scale does not depend on how far the person moves in the clip (nor on how long a
+    window of a stream is)."""
+
+    def __init__(self, by: str = "clip") -> None:
+        if by not in ("clip", "body"):
+            raise StgcnError(f"pipeline: CenterScale by={by!r}; use 'clip' or 'body'")
+        self.by = by
 
     def __call__(self, results: dict) -> dict:
         x = _coords(results, "CenterScale")
@@ -165,10 +175,18 @@ class CenterScale:
             return results
         values = x[np.broadcast_to(mask, x.shape)].reshape(-1, x.shape[-1])
         lo, hi = values.min(axis=0), values.max(axis=0)
-        half = float((hi - lo).max()) / 2
+        half = float((hi - lo).max()) / 2 if self.by == "clip" else _body_size(x, mask[..., 0]) / 2
         out = (x - (lo + hi) / 2) / (half if half > 0 else 1.0)
         results["keypoint"] = np.where(mask, out, 0).astype(np.float32)
         return results
+
+
+def _body_size(x: np.ndarray, present: np.ndarray) -> float:
+    """Median over (person, frame) of the longer side of the box of that person's present joints."""
+    big, small = np.where(present[..., None], x, -np.inf), np.where(present[..., None], x, np.inf)
+    sides = (big.max(axis=2) - small.min(axis=2)).max(axis=-1)  # [M, T]
+    sides = sides[present.sum(axis=2) >= 2]
+    return float(np.median(sides)) if len(sides) else 0.0
 
 
 class MinMaxNormalize:

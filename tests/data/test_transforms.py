@@ -340,6 +340,23 @@ def test_center_scale_keeps_proportions_and_absent_joints():
     assert not build_transform(dict(type="CenterScale"))(dict(keypoint=empty))["keypoint"].any()
 
 
+def test_center_scale_by_body_ignores_how_far_the_person_moves():
+    kp = np.zeros((1, 4, 3, 2), np.float32)
+    for t in range(4):  # a 2 x 4 body (longer side 4) walking 10 px a frame
+        kp[0, t] = [[1 + 10 * t, 1], [3 + 10 * t, 1], [1 + 10 * t, 5]]
+    body = build_transform(dict(type="CenterScale", by="body"))
+    out = body(dict(keypoint=kp))["keypoint"]
+    np.testing.assert_allclose(out[0, 0, 2] - out[0, 0, 0], [0, 2])  # 4 px of body = 2 units
+    # centred on the clip's box
+    np.testing.assert_allclose(out.min(axis=(0, 1, 2)) + out.max(axis=(0, 1, 2)), [0, 0], atol=1e-6)
+    window = body(dict(keypoint=kp[:, :2].copy()))["keypoint"]  # half the clip: the same body size
+    np.testing.assert_allclose(window[0, 0, 2] - window[0, 0, 0], [0, 2])
+    clip = build_transform(dict(type="CenterScale"))(dict(keypoint=kp[:, :2].copy()))["keypoint"]
+    assert not np.allclose(clip[0, 0, 2] - clip[0, 0, 0], [0, 2])  # by clip it does depend on the motion
+    with pytest.raises(StgcnError, match="CenterScale by='person'; use 'clip' or 'body'"):
+        build_transform(dict(type="CenterScale", by="person"))
+
+
 # --- the seed configs, bit for bit -----------------------------------------------------------------
 
 SEED_CASES = [  # (M, T) covering padding one person, truncating a third, looping and cutting at 300

@@ -74,8 +74,19 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     return parser, modules
 
 
+def _all_options(parser: argparse.ArgumentParser) -> list[str]:
+    """The option strings of ``parser`` and of every parser nested under it (``stgcn convert kinetics``)."""
+    options = []
+    for action in parser._actions:
+        options += action.option_strings
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                options += _all_options(sub)
+    return options
+
+
 def _refuse_unknown(target: argparse.ArgumentParser, extra: list[str]) -> None:
-    options = [o for action in target._actions for o in action.option_strings]
+    options = _all_options(target)
     flags = [e.split("=")[0] for e in extra if e.startswith("-")]
     close = difflib.get_close_matches(flags[0], options, n=1, cutoff=0.8) if flags else []
     hint = f" (did you mean {close[0]}?)" if close else ""
@@ -83,9 +94,9 @@ def _refuse_unknown(target: argparse.ArgumentParser, extra: list[str]) -> None:
 
 
 def _misspelt_flags(target: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """``--long`` flags of ``argv`` that no option of ``target`` has, nor starts with (argparse accepts
-    unambiguous prefixes)."""
-    options = [o for action in target._actions for o in action.option_strings]
+    """``--long`` flags of ``argv`` that no option of ``target`` (or of a parser nested in it) has, nor
+    starts with (argparse accepts unambiguous prefixes)."""
+    options = _all_options(target)
     return [tok for tok in argv if tok.startswith("--") and tok != "--"
             and not any(o.startswith(tok.split("=")[0]) for o in options)]
 

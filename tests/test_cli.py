@@ -57,6 +57,10 @@ def test_a_mistyped_option_gets_the_command_usage_and_the_closest_option(capsys)
         main(["init-config", "ann.pkl", "--budget-minutes", "5"])
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "stgcn init-config: error: unrecognized arguments: --budget-minutes (did you mean --budget-min?)")
+    with pytest.raises(SystemExit):  # a command with its own subcommands: their options count
+        main(["convert", "kinetics", "a", "b", "--lables", "l.json"])
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("unrecognized arguments: --lables (did you mean --labels?)")
     with pytest.raises(SystemExit) as info:
         main(["predict", "--help", "--bogus"])  # help still wins
     assert info.value.code == 0 and "usage: stgcn predict" in capsys.readouterr().out

@@ -314,6 +314,12 @@ def run(args: argparse.Namespace) -> int:
         raise StgcnError(f"{root}: no video gave a sample ({len(skipped)} skipped); see the reasons above")
     if args.val_fraction and not split_dict:
         split_dict = holdout_split(samples, args.val_fraction)
+        held = {s["label"] for s in samples if s["frame_dir"] in set(split_dict["val"])}
+        alone = sorted({s["label"] for s in samples} - held)
+        if alone:
+            names = [f"{c} ({classes[c]})" if classes else str(c) for c in alone]
+            print(f"warning: class {', '.join(names)} has a single video: none held out for 'val'; "
+                  "add videos (init-config wants 5 for training besides the held-out ones)")
     annotations = {"split": split_dict, "annotations": samples} if split_dict else samples
     report = validate_annotations(annotations, source=str(out))
     if not report.ok:

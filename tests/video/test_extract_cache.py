@@ -92,3 +92,11 @@ def test_one_class_and_csv_rows_without_a_video_are_reported(tmp_path, backend, 
     out = capsys.readouterr().out
     assert "2 row(s) name no video found in" in out and "video, deleted.mp4" in out
     assert "label 1 (wave)" in out and "label 0 (jump)" in out
+
+
+def test_a_class_with_one_video_is_named_when_nothing_of_it_is_held_out(tmp_path, backend, capsys):
+    src = videos(tmp_path / "v", {"wave/c1.mp4": 10, "wave/c2.mp4": 11, "wave/c3.mp4": 12, "jump/c1.mp4": 13})
+    out = tmp_path / "ann.pkl"
+    assert main(["extract-pose", str(src), str(out), "--label-from-parent-dir", "--val-fraction", "0.2"]) == 0
+    assert "warning: class 0 (jump) has a single video: none held out for 'val'" in capsys.readouterr().out
+    assert load_pickle(out)["split"]["val"] == ["wave/c2"]

@@ -139,6 +139,12 @@ def _present(x: np.ndarray) -> np.ndarray:
     return (x != 0).any(axis=-1, keepdims=True)
 
 
+def _present_range(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (min, max) over the present joints (``mask`` from :func:`_present`, not all False)."""
+    values = x[np.broadcast_to(mask, x.shape)].reshape(-1, x.shape[-1])
+    return values.min(axis=0), values.max(axis=0)
+
+
 class CenterJoint:
     """Subtract the position of `joint` in `frame` of person 0 from every present (non-zero) joint."""
 
@@ -173,8 +179,7 @@ class CenterScale:
         mask = _present(x)
         if not mask.any():
             return results
-        values = x[np.broadcast_to(mask, x.shape)].reshape(-1, x.shape[-1])
-        lo, hi = values.min(axis=0), values.max(axis=0)
+        lo, hi = _present_range(x, mask)
         half = float((hi - lo).max()) / 2 if self.by == "clip" else _body_size(x, mask[..., 0]) / 2
         out = (x - (lo + hi) / 2) / (half if half > 0 else 1.0)
         results["keypoint"] = np.where(mask, out, 0).astype(np.float32)
@@ -201,8 +206,7 @@ class MinMaxNormalize:
         mask = _present(x)
         if not mask.any():
             return results
-        values = x[np.broadcast_to(mask, x.shape)].reshape(-1, x.shape[-1])
-        lo, hi = values.min(axis=0), values.max(axis=0)
+        lo, hi = _present_range(x, mask)
         span = hi - lo
         unit = np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), np.float32(0.5))
         out = self.low + unit * (self.high - self.low)

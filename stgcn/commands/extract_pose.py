@@ -314,7 +314,8 @@ def run(args: argparse.Namespace) -> int:
         raise StgcnError(f"{root}: no video gave a sample ({len(skipped)} skipped); see the reasons above")
     if args.val_fraction and not split_dict:
         split_dict = holdout_split(samples, args.val_fraction)
-        held = {s["label"] for s in samples if s["frame_dir"] in set(split_dict["val"])}
+        val = set(split_dict["val"])
+        held = {s["label"] for s in samples if s["frame_dir"] in val}
         alone = sorted({s["label"] for s in samples} - held)
         if alone:
             names = [f"{c} ({classes[c]})" if classes else str(c) for c in alone]

@@ -24,7 +24,6 @@ import numpy as np
 
 from stgcn.errors import StgcnError
 from stgcn.fileio import check_output_path, write_atomic
-from stgcn.video.io import VIDEO_SUFFIXES
 
 OUT_SUFFIXES = (".json", ".csv")
 
@@ -106,6 +105,7 @@ def encode(preds: list, names: list[str] | None, suffix: str) -> bytes:
 def run(args: argparse.Namespace) -> int:
     from stgcn.inference import Recognizer
     from stgcn.inference.inputs import load_samples
+    from stgcn.video.io import VIDEO_SUFFIXES
 
     if args.top_k < 1:
         raise StgcnError(f"--top-k must be at least 1, got {args.top_k}")

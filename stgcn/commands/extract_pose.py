@@ -104,6 +104,11 @@ def _read_classes(value: str | None) -> list[str] | None:
     return resolve_class_names(value, None, f"--classes {value}")
 
 
+def _base(root: Path) -> Path:
+    """The folder video names are taken relative to: the input folder, or a single video's folder."""
+    return root if root.is_dir() else root.parent
+
+
 def _labels_from_csv(path: str, root: Path,
                      inputs: list[Path]) -> tuple[dict[Path, str], dict[Path, str]]:
     """``{video: label}`` and ``{video: split}`` (rows with a split field) of a labels CSV."""
@@ -115,7 +120,7 @@ def _labels_from_csv(path: str, root: Path,
         raise StgcnError(f"{path}: every --labels row needs two fields `video,label`")
     table = {r[0].strip(): r[1].strip() for r in rows}
     split_of = {r[0].strip(): r[2].strip() for r in rows if len(r) > 2 and r[2].strip()}
-    base = root if root.is_dir() else root.parent
+    base = _base(root)
     labels, splits, used = {}, {}, set()
     for p in inputs:
         rel = p.relative_to(base)
@@ -262,7 +267,7 @@ def _extract_to_cache(args: argparse.Namespace, root: Path, cache_dir: Path,
     """({video: pose file}, failures): runs the backend on the videos not cached yet."""
     if args.backend == "file":
         return {p: p for p in videos}, []
-    base = root if root.is_dir() else root.parent
+    base = _base(root)
     cache_dir.mkdir(parents=True, exist_ok=True)
     caches = {p: _cache_path(cache_dir, base, p) for p in videos}
     known = _manifest(cache_dir).get("videos", {})
@@ -278,20 +283,10 @@ def _extract_to_cache(args: argparse.Namespace, root: Path, cache_dir: Path,
     return {p: c for p, c in caches.items() if str(p) not in failed_names}, failed
 
 
-def run(args: argparse.Namespace) -> int:
+def _build_samples(args: argparse.Namespace, base: Path, caches: dict[Path, Path], labels: dict[Path, int],
+                   classes: list[str] | None, splits: dict[Path, str], skipped: list[tuple[str, str]]):
+    """(samples, summary lines, {split: frame_dirs}) of the cached poses; unusable videos go to skipped."""
     from stgcn.video.extract import to_sample
-
-    root, out = Path(args.inputs), Path(args.out)
-    cache_dir = out.with_name(out.name + ".poses")
-    _check_out(out, cache_dir, root, args.overwrite)
-    if args.max_persons < 1 or args.workers < 1:
-        raise StgcnError("--max-persons and --workers must be at least 1")
-    if args.val_fraction is not None and not 0 < args.val_fraction < 1:
-        raise StgcnError(f"--val-fraction must be between 0 and 1 (e.g. 0.2), got {args.val_fraction}")
-    inputs = _find_inputs(root, args.backend)
-    base = root if root.is_dir() else root.parent
-    labels, classes, splits, skipped = _gather_labels(args, root, inputs)
-    caches, failed = _extract_to_cache(args, root, cache_dir, list(labels))
 
     samples, lines, split_dict = [], [], {}
     for p, cache in caches.items():
@@ -309,18 +304,39 @@ def run(args: argparse.Namespace) -> int:
         name = f" ({classes[labels[p]]})" if classes else ""
         lines.append(f"  {frame_dir}: {track.num_frames} frames, pose in {found} "
                      f"({100.0 * found / max(track.num_frames, 1):.1f}%), label {labels[p]}{name}")
+    return samples, lines, split_dict
+
+
+def _holdout(samples: list[dict], fraction: float, classes: list[str] | None) -> dict[str, list[str]]:
+    """`holdout_split`, naming the classes whose single video leaves nothing held out."""
+    split_dict = holdout_split(samples, fraction)
+    val = set(split_dict["val"])
+    held = {s["label"] for s in samples if s["frame_dir"] in val}
+    alone = sorted({s["label"] for s in samples} - held)
+    if alone:
+        names = [f"{c} ({classes[c]})" if classes else str(c) for c in alone]
+        print(f"warning: class {', '.join(names)} has a single video: none held out for 'val'; "
+              "add videos (init-config wants 5 for training besides the held-out ones)")
+    return split_dict
+
+
+def run(args: argparse.Namespace) -> int:
+    root, out = Path(args.inputs), Path(args.out)
+    cache_dir = out.with_name(out.name + ".poses")
+    _check_out(out, cache_dir, root, args.overwrite)
+    if args.max_persons < 1 or args.workers < 1:
+        raise StgcnError("--max-persons and --workers must be at least 1")
+    if args.val_fraction is not None and not 0 < args.val_fraction < 1:
+        raise StgcnError(f"--val-fraction must be between 0 and 1 (e.g. 0.2), got {args.val_fraction}")
+    inputs = _find_inputs(root, args.backend)
+    labels, classes, splits, skipped = _gather_labels(args, root, inputs)
+    caches, failed = _extract_to_cache(args, root, cache_dir, list(labels))
+    samples, lines, split_dict = _build_samples(args, _base(root), caches, labels, classes, splits, skipped)
     skipped += failed
     if not samples:
         raise StgcnError(f"{root}: no video gave a sample ({len(skipped)} skipped); see the reasons above")
     if args.val_fraction and not split_dict:
-        split_dict = holdout_split(samples, args.val_fraction)
-        val = set(split_dict["val"])
-        held = {s["label"] for s in samples if s["frame_dir"] in val}
-        alone = sorted({s["label"] for s in samples} - held)
-        if alone:
-            names = [f"{c} ({classes[c]})" if classes else str(c) for c in alone]
-            print(f"warning: class {', '.join(names)} has a single video: none held out for 'val'; "
-                  "add videos (init-config wants 5 for training besides the held-out ones)")
+        split_dict = _holdout(samples, args.val_fraction, classes)
     annotations = {"split": split_dict, "annotations": samples} if split_dict else samples
     report = validate_annotations(annotations, source=str(out))
     if not report.ok:

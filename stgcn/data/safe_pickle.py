@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stgcn.errors import StgcnError
+from stgcn.errors import MissingFileError, StgcnError
 from stgcn.fileio import atomic_open
 
 # (module, name) pairs admitted verbatim; module names are spelled the numpy 2.x way, numpy 1.x
@@ -143,7 +143,8 @@ def load_pickle(path: str | os.PathLike) -> object:
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         where = "" if path.is_absolute() else f" (a relative path, read from the current folder {Path.cwd()})"
-        raise StgcnError(f"{path}: annotation file {what}{where}; check the path (ann_file in a config)")
+        raise MissingFileError(f"{path}: annotation file {what}{where}; "
+                               "check the path (ann_file in a config)")
     with open(path, "rb") as f:
         return _unpickle(f, str(path))
 

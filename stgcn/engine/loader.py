@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, g
 
 from stgcn.engine.config_1x import translated_from
 from stgcn.engine.dist import DistInfo
-from stgcn.errors import StgcnError, did_you_mean
+from stgcn.errors import MissingFileError, StgcnError, did_you_mean
 
 
 def derive_seed(*parts: int) -> int:
@@ -168,13 +168,17 @@ def build_data(cfg: dict, part: str, test_mode: bool) -> Dataset:
     spec = SampleSpec.from_model_config(cfg["model"])
     try:
         return build_dataset(cfg["data"][part], test_mode=test_mode, spec=spec)
+    except MissingFileError as err:
+        raise StgcnError(f"{err}; set it with --cfg-options {_data_key(cfg, part)}ann_file=PATH") from None
     except StgcnError as err:
-        inner = "dataset." if cfg["data"][part].get("type") == "RepeatDataset" else ""
-        where = f"data.{part}.{inner}"
-        if translated_from(cfg) == "1.x":
-            where = f"{part}_dataloader.dataset.{inner}"
-        if "annotation file does not exist" in str(err):
-            raise StgcnError(f"{err}; set it with --cfg-options {where}ann_file=PATH") from None
         if str(err).startswith("pipeline"):  # say which dataset's pipeline, in the config's own names
-            raise StgcnError(f"{where}{err}") from None
+            raise StgcnError(f"{_data_key(cfg, part)}{err}") from None
         raise
+
+
+def _data_key(cfg: dict, part: str) -> str:
+    """Where `data.{part}`'s dataset options live, in the config's own names (0.x or 1.x)."""
+    inner = "dataset." if cfg["data"][part].get("type") == "RepeatDataset" else ""
+    if translated_from(cfg) == "1.x":
+        return f"{part}_dataloader.dataset.{inner}"
+    return f"data.{part}.{inner}"

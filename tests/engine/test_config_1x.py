@@ -119,6 +119,10 @@ def test_missing_annotation_file_names_the_key_to_set(tmp_path, monkeypatch):
     cfg.pop("converted_from")
     with pytest.raises(StgcnError, match=r"--cfg-options data.train.dataset.ann_file=PATH"):
         build_data(cfg, "train", test_mode=False)
+    (tmp_path / "a.pkl").mkdir()  # a folder where the file should be gets the same hint
+    with pytest.raises(StgcnError, match=r"a.pkl: annotation file is a directory.*--cfg-options "
+                                         r"data.train.dataset.ann_file=PATH"):
+        build_data(cfg, "train", test_mode=False)
 
 
 def test_dump_suffix_is_refused_before_any_work(tmp_path, capsys):

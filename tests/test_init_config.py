@@ -171,6 +171,12 @@ def _named(ann: str) -> str:
     return ann
 
 
+def _listed(ann: str) -> str:
+    """`ann` with a label map naming one class more than the labels use (extract-pose --classes)."""
+    (tmp := Path(ann)).with_name(tmp.stem + ".classes.txt").write_text("pullup\npushup\nsquat\nsitup\n")
+    return ann
+
+
 def _mixed_v(tmp):
     return write_ann(tmp / "a.pkl", coco, **{"0": ucla("train_0_0", 0, 20)})
 
@@ -190,6 +196,9 @@ BAD = [
      "every sample has label 0: a classifier needs at least two classes"),
     ("class-missing", lambda tmp: [write_ann(tmp / "a.pkl", coco, **{
         str(k): coco(f"train_1_{k - 7}", 2, 20) for k in range(7, 12)})], "class 1 has no sample"),
+    ("class-list-gap", lambda tmp: [_listed(write_ann(tmp / "a.pkl", coco))],
+     "class 3 (situp) has no sample in the training split 'train' (labels run 0..3); add videos of it, or "
+     "run extract-pose without --classes"),
     ("mixed-v", lambda tmp: [_mixed_v(tmp)], "samples differ in joint count V (17 in 20 samples, 20 in 1"),
     ("mixed-c", lambda tmp: [_mixed_c(tmp)], "samples differ in coordinate count C"),
     ("no-split", lambda tmp: [write_ann(tmp / "a.pkl", coco), "--split-test", "tset"],

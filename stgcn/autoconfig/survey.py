@@ -147,12 +147,14 @@ def check_classes(survey: Survey, train: str, test: str, names: list[str] | None
     train_idx, test_idx = survey.indices(train), survey.indices(test)
     if len(test_idx) == 0:
         raise StgcnError(f"{survey.source}: split {test!r} names no sample of the file; fix the split lists")
-    counts = np.bincount(survey.labels[train_idx], minlength=survey.num_classes)
+    num_classes = max(survey.num_classes, len(names or ()))
+    counts = np.bincount(survey.labels[train_idx], minlength=num_classes)
     missing = np.flatnonzero(counts == 0)
     if len(missing):
+        fix = ("add videos of it, or run extract-pose without --classes (it then numbers only the classes "
+               "it finds)" if names else "add samples or renumber the labels")
         raise StgcnError(f"{survey.source}: class {shown(missing)} has no sample in the training split "
-                         f"{train!r} (labels run 0..{survey.num_classes - 1}); add samples or renumber the "
-                         "labels")
+                         f"{train!r} (labels run 0..{num_classes - 1}); {fix}")
     few = np.flatnonzero(counts < MIN_TRAIN_PER_CLASS)
     if len(few):
         detail = ", ".join(f"{shown([c])}: {counts[c]}" for c in few[:5])
@@ -162,7 +164,7 @@ def check_classes(survey: Survey, train: str, test: str, names: list[str] | None
 
 def find_class_names(ann_file: str, num_classes: int) -> tuple[list[str] | None, str]:
     """(names, why) from the label map `extract-pose` writes beside its output (ANN.classes.txt), or
-    (None, why) when there is none or it does not hold ``num_classes`` names."""
+    (None, why) when there is none or it names fewer than ``num_classes`` classes."""
     from stgcn.data.classes import read_label_map
 
     path = Path(ann_file)
@@ -170,7 +172,7 @@ def find_class_names(ann_file: str, num_classes: int) -> tuple[list[str] | None,
     if not path.is_file():
         return None, f"no {path.name} beside the annotation file: classes are unnamed (set class_names)"
     names = read_label_map(path)
-    if len(names) != num_classes:
+    if len(names) < num_classes:  # more names than labels: classes without samples, which check_classes names
         return None, (f"{path.name} holds {len(names)} names for {num_classes} classes: not used "
                       "(set class_names)")
     return names, f"class names from {path.name} (written by extract-pose), label i = line i"

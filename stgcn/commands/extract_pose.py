@@ -258,6 +258,13 @@ def _gather_labels(args: argparse.Namespace, root: Path, inputs: list[Path]):
         print(f"warning: all {len(labels)} videos have the class {found[0]!r}: training needs at least two "
               "classes; with --label-from-parent-dir put each class's videos in a folder of its own "
               "(VIDEO_DIR/CLASS/*.mp4)")
+    if classes is not None and args.classes:
+        absent = [c for c in classes if c not in found]
+        if absent:
+            print(f"warning: {len(absent)} of the {len(classes)} classes of --classes have no video "
+                  f"({', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}): labels keep that list's "
+                  "numbers, as testing a model trained on it needs; to train a new model on these videos "
+                  "run without --classes (init-config needs videos of every class)")
     skipped = [(str(p), f"no row in {args.labels}") for p in inputs if p not in labels]
     return labels, classes, splits, skipped
 

@@ -108,3 +108,19 @@ def test_val_fraction_holds_out_each_class_evenly(tmp_path):
     assert len(ann["split"]["train"]) == 13 and not set(val) & set(ann["split"]["train"])
     assert holdout_split(ann["annotations"], 0.2) == ann["split"]  # reruns agree
     assert main([*args, "--val-fraction", "1.5", "--overwrite"]) == 2
+
+
+def test_extract_pose_with_a_class_list_names_the_classes_without_videos(tmp_path, capsys):
+    src = tmp_path / "poses"
+    for cls in ("wave", "jump"):
+        (src / cls).mkdir(parents=True)
+        frames = [[_json_person(5 * t, pid=3)] for t in range(8)]
+        (src / cls / "clip1.json").write_text(
+            json.dumps({"layout": "openpose-18", "img_shape": [480, 640], "frames": frames}))
+    out = tmp_path / "ann.pkl"
+    (tmp_path / "list.txt").write_text("clap\njump\nsit\nwave\n")
+    assert main(["extract-pose", str(src), str(out), "--backend", "file", "--label-from-parent-dir",
+                 "--classes", str(tmp_path / "list.txt")]) == 0
+    assert "2 of the 4 classes of --classes have no video (clap, sit)" in capsys.readouterr().out
+    assert [s["label"] for s in load_pickle(out)] == [1, 3]  # numbered by the given list
+    assert (tmp_path / "ann.classes.txt").read_text().split() == ["clap", "jump", "sit", "wave"]

@@ -11,7 +11,7 @@ from stgcn.errors import StgcnError
 from stgcn.layouts_map import joint_map, map_keypoints
 from stgcn.video.io import FrameSource
 from stgcn.video.posefile import PoseTrack, from_detections
-from stgcn.video.tracker import Tracker
+from stgcn.video.tracker import MAX_BREAK, Tracker
 
 
 def extract_video(path: str | os.PathLike, backend, on_frame: Callable[[], None] | None = None) -> PoseTrack:
@@ -28,9 +28,6 @@ def extract_video(path: str | os.PathLike, backend, on_frame: Callable[[], None]
     if not rows:
         raise StgcnError(f"{path}: no frame could be decoded")
     return from_detections(rows, backend.layout, (source.height, source.width))
-
-
-MAX_BREAK = 30  # frames (about a second): a track that resumes after a longer absence stays its own person
 
 
 def join_broken_tracks(kp: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

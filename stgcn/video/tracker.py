@@ -2,8 +2,10 @@
 
 Each person's box is the bounding box of its confident joints. A detection joins the live track with
 the highest IoU when that IoU reaches ``iou_gate``; failing that, the nearest track whose centroid lies
-within ``dist_gate`` box diagonals. Unmatched detections start new tracks (new ids, never reused);
-tracks unseen for more than ``max_age`` frames end.
+within ``dist_gate`` box diagonals. A track unseen for more than ``max_age`` frames stops matching
+by position; until ``MAX_BREAK`` frames have passed, a detection that matches no live track takes the
+id of the track lost most recently (one person missed for a moment stays one person, whatever it did
+meanwhile). Other detections start new tracks (new ids, never reused).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+MAX_BREAK = 30  # frames (about a second): a person back after a longer absence is taken for another
 
 
 def person_box(keypoints: np.ndarray, scores: np.ndarray, min_score: float = 0.1) -> np.ndarray | None:
@@ -44,9 +48,11 @@ class Tracker:
     Returns one id per detection (-1 for a detection without a usable box: fewer than two confident joints).
     """
 
-    def __init__(self, iou_gate: float = 0.3, dist_gate: float = 0.5, max_age: int = 15) -> None:
-        self.iou_gate, self.dist_gate, self.max_age = iou_gate, dist_gate, max_age
+    def __init__(self, iou_gate: float = 0.3, dist_gate: float = 0.5, max_age: int = 15,
+                 max_break: int = MAX_BREAK) -> None:
+        self.iou_gate, self.dist_gate, self.max_age, self.max_break = iou_gate, dist_gate, max_age, max_break
         self.tracks: list[_Track] = []
+        self.lost: list[_Track] = []  # unseen for more than max_age frames, revivable until max_break
         self.frame = -1
         self.next_id = 0
 
@@ -67,7 +73,10 @@ class Tracker:
 
     def update(self, detections: list[tuple[np.ndarray, np.ndarray]]) -> list[int]:
         self.frame += 1
+        self.lost += [t for t in self.tracks if self.frame - t.last_seen > self.max_age]
         self.tracks = [t for t in self.tracks if self.frame - t.last_seen <= self.max_age]
+        self.lost = sorted((t for t in self.lost if self.frame - t.last_seen <= self.max_break),
+                           key=lambda t: -t.last_seen)
         boxes = [person_box(kp, sc) for kp, sc in detections]
         ids = [-1] * len(detections)
         free = list(self.tracks)
@@ -76,12 +85,15 @@ class Tracker:
                        key=lambda i: -float(detections[i][1].sum()))
         for i in order:
             track = self._match(boxes[i], free)
-            if track is None:
+            if track is not None:
+                free.remove(track)
+            elif self.lost:
+                track = self.lost.pop(0)
+                self.tracks.append(track)
+            else:
                 track = _Track(self.next_id, boxes[i], self.frame)
                 self.next_id += 1
                 self.tracks.append(track)
-            else:
-                free.remove(track)
-                track.box, track.last_seen = boxes[i], self.frame
+            track.box, track.last_seen = boxes[i], self.frame
             ids[i] = track.track_id
         return ids

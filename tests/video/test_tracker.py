@@ -35,13 +35,24 @@ def test_ids_follow_two_walking_people_whatever_the_detection_order():
 
 
 def test_gate_and_age_start_new_ids():
-    tracker = Tracker(max_age=2)
+    tracker = Tracker(max_age=2, max_break=2)
     assert tracker.update([person(0, 0)]) == [0]
     assert tracker.update([person(1000, 0)]) == [1]  # too far to be person 0
     for _ in range(3):
         tracker.update([])
     assert tracker.update([person(0, 0)]) == [2]  # person 0 expired
     assert tracker.update([(np.zeros((17, 2)), np.zeros(17))]) == [-1]
+
+
+def test_a_person_missed_for_a_moment_keeps_its_id_wherever_it_comes_back():
+    tracker = Tracker(max_age=2, max_break=10)
+    assert tracker.update([person(0, 0), person(1000, 0)]) == [0, 1]
+    for t in range(5):  # person 1 unseen for 5 frames: past max_age, within max_break
+        assert tracker.update([person(t, 0)]) == [0]
+    assert tracker.update([person(0, 0), person(600, 0)]) == [0, 1]  # back elsewhere: still person 1
+    for _ in range(11):
+        tracker.update([person(0, 0)])
+    assert tracker.update([person(0, 0), person(600, 0)]) == [0, 2]  # gone past max_break: someone new
 
 
 def test_centroid_fallback_keeps_a_fast_mover():

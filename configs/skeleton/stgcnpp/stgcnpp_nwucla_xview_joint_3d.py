@@ -8,7 +8,7 @@
 # Data handling, optimiser and schedule are those of configs/skeleton/stgcn/stgcn_nwucla_xview_joint_3d.py
 # (view alignment, centring on the spine, small rotation and scaling in training, M = 1, 24 frames,
 # SGD nesterov, cosine with warm-up, label smoothing 0.1); only the backbone and head differ. Training runs
-# under bf16 autocast on CPU (`fp16 = dict(...)`), about twice as fast as fp32 there.
+# under bf16 autocast on CPU (`fp16 = dict(...)`), 1.6-1.7x as fast as fp32 there (benchmarks/README.md).
 CLIP_LEN = 24
 ROT = 0.3
 model = dict(

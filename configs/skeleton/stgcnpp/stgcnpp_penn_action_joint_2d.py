@@ -9,11 +9,11 @@
 # Data handling, optimiser and schedule are those of
 # configs/skeleton/stgcn/stgcn_penn_action_joint_2d_quick.py
 # (16 frames, random mirroring, 10 mirrored test clips, 20 epochs, bf16 autocast on CPU, the coco graph in
-# 0.x's 'stgcn_spatial' partition where PYSKL's ST-GCN++ uses 'spatial') with one change:
-# CenterScale instead of PreNormalize2D. PreNormalize2D divides x and y by the frame's own width and
-# height, so a body in a 480x270 frame comes out a third taller than in a 480x360 one (Penn Action has
-# both); CenterScale centres each clip on its joints' box and divides both axes by one factor. Top-1
-# 97.78% (mean of 3 seeds) against 96.29% with PreNormalize2D (benchmarks/accuracy.md).
+# 0.x's 'stgcn_spatial' partition where PYSKL's ST-GCN++ uses 'spatial'), CenterScale included: it
+# replaces PreNormalize2D, which divides x and y by the frame's own width and height, so a body in a
+# 480x270 frame comes out a third taller than in a 480x360 one (Penn Action has both); CenterScale
+# centres each clip on its joints' box and divides both axes by one factor. Top-1 97.78% (mean of 3
+# seeds) against 96.29% with PreNormalize2D (benchmarks/accuracy.md).
 CLIP_LEN = 16
 model = dict(
     type='RecognizerGCN',

@@ -8,10 +8,10 @@
 # Data handling is that of configs/skeleton/stgcn/stgcn_nwucla_xview_joint_3d.py (view alignment,
 # centring on the spine, small rotation and scaling in training, M = 1, 24 frames; SGD nesterov, cosine
 # with warm-up, label smoothing 0.1); the schedule is ST-GCN++'s own on a CPU: 64 epochs at batch 32,
-# lr 0.2: 91.81% top-1 (mean of 3 seeds, final epoch; 13 min of training each on a 2-core CPU) against
-# 91.16% with ST-GCN's 48 epochs at batch 16 (benchmarks/accuracy.md). Ten test clips
-# add 0.7 on average (92.53%): tools/test.py ... --cfg-options data.test.pipeline.1.num_clips=10
-# test_cfg.average_clips=prob (not the default: probabilities fuse badly with the other streams' logits
+# lr 0.2: 91.45% top-1 (mean of 3 seeds, final epoch; 12-14 min of training each on a 2-core CPU; 91.81
+# on the code before the pool-branch change) against 91.16% with ST-GCN's 48 epochs at batch 16
+# (benchmarks/accuracy.md). Ten test clips add 0.7 on average (92.17%; 92.53 before): tools/test.py ...
+# --cfg-options data.test.pipeline.1.num_clips=10 test_cfg.average_clips=prob (not the default: probabilities fuse badly with the other streams' logits
 # in `stgcn ensemble`). Training runs under bf16 autocast on CPU (`fp16 = dict(...)`), 1.6-1.7x as fast
 # as fp32 there (benchmarks/README.md).
 CLIP_LEN = 24

@@ -11,9 +11,9 @@
 # lr 0.2: 91.45% top-1 (mean of 3 seeds, final epoch; 12-14 min of training each on a 2-core CPU; 91.81
 # on the code before the pool-branch change) against 91.16% with ST-GCN's 48 epochs at batch 16
 # (benchmarks/accuracy.md). Ten test clips add 0.7 on average (92.17%; 92.53 before): tools/test.py ...
-# --cfg-options data.test.pipeline.1.num_clips=10 test_cfg.average_clips=prob (not the default: probabilities fuse badly with the other streams' logits
-# in `stgcn ensemble`). Training runs under bf16 autocast on CPU (`fp16 = dict(...)`), 1.6-1.7x as fast
-# as fp32 there (benchmarks/README.md).
+# --cfg-options data.test.pipeline.1.num_clips=10 test_cfg.average_clips=prob (not the default:
+# probabilities fuse badly with the other streams' logits in `stgcn ensemble`). Training runs under bf16
+# autocast on CPU (`fp16 = dict(...)`), 1.6-1.7x as fast as fp32 there (benchmarks/README.md).
 CLIP_LEN = 24
 ROT = 0.3
 model = dict(

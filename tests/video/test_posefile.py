@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,13 +47,18 @@ def test_npz_round_trip_and_errors(tmp_path):
         load_pose_file(tmp_path / "c.json")
 
 
-def test_extract_pose_from_openpose_json_files(tmp_path, capsys):
-    src = tmp_path / "poses"
+def _class_folders(src: Path) -> Path:
+    """``src/wave/clip1.json`` and ``src/jump/clip1.json``: one 8-frame OpenPose-18 person each."""
     for cls in ("wave", "jump"):
         (src / cls).mkdir(parents=True)
         frames = [[_json_person(5 * t, pid=3)] for t in range(8)]
         (src / cls / "clip1.json").write_text(
             json.dumps({"layout": "openpose-18", "img_shape": [480, 640], "frames": frames}))
+    return src
+
+
+def test_extract_pose_from_openpose_json_files(tmp_path, capsys):
+    src = _class_folders(tmp_path / "poses")
     (src / "jump" / "broken.json").write_text("{not json")
     out = tmp_path / "ann.pkl"
     assert main(["extract-pose", str(src), str(out), "--backend", "file", "--label-from-parent-dir"]) == 0
@@ -111,12 +117,7 @@ def test_val_fraction_holds_out_each_class_evenly(tmp_path):
 
 
 def test_extract_pose_with_a_class_list_names_the_classes_without_videos(tmp_path, capsys):
-    src = tmp_path / "poses"
-    for cls in ("wave", "jump"):
-        (src / cls).mkdir(parents=True)
-        frames = [[_json_person(5 * t, pid=3)] for t in range(8)]
-        (src / cls / "clip1.json").write_text(
-            json.dumps({"layout": "openpose-18", "img_shape": [480, 640], "frames": frames}))
+    src = _class_folders(tmp_path / "poses")
     out = tmp_path / "ann.pkl"
     (tmp_path / "list.txt").write_text("clap\njump\nsit\nwave\n")
     assert main(["extract-pose", str(src), str(out), "--backend", "file", "--label-from-parent-dir",

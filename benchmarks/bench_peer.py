@@ -11,7 +11,9 @@ stgcn, ..., peer, ...); the first round is untimed and compares the outputs with
 
 Modes: ``peer`` (fp32; the baseline of every ratio), ``stgcn`` fp32 (its blocks run channels-last and,
 in eval, padded persons are reused: ``stgcn.models.persons``), ``stgcn-bf16`` (autocast), ``fused`` /
-``fused-bf16`` (BN folded, ``stgcn.models.fuse``), ``ort-fp32`` / ``ort-int8`` (the fused model in
+``fused-bf16`` (BN folded, ``stgcn.models.fuse``), ``inductor`` / ``inductor-bf16`` (the fused model
+compiled by ``torch.compile`` with frozen weights, as ``Recognizer(backend='inductor')`` runs it; every
+person computed; ``--no-inductor`` skips both), ``ort-fp32`` / ``ort-int8`` (the fused model in
 onnxruntime, fp32 as ``Recognizer(backend='onnxruntime')`` runs it and static int8, from
 ``stgcn.inference.export``; every person computed; ``--no-onnxruntime`` skips both). The fp32 targets
 count every fp32 mode stgcn offers, onnxruntime fp32 included (the fastest is named). A mode a model
@@ -44,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from peer_timing import (  # noqa: E402
+    CPU,
     Variant,
     ceilings_now,
     compare,
@@ -55,6 +58,7 @@ from peer_timing import (  # noqa: E402
 import stgcn  # noqa: E402
 from stgcn.engine.runtime import tune_malloc  # noqa: E402
 from stgcn.errors import StgcnError  # noqa: E402
+from stgcn.inference.compiled import compile_for_inference  # noqa: E402
 from stgcn.models.checkpoint import apply_remap, read_checkpoint  # noqa: E402
 from stgcn.models.fuse import fuse_conv_bn  # noqa: E402
 from stgcn.models.remap import to_mmaction2_1x  # noqa: E402
@@ -174,6 +178,7 @@ class Setup:
     weights: str = ""
     remap: str = ""
     onnx: bool = True
+    inductor: bool = True
     agreement: dict = field(default_factory=dict)
     _fused: object = None
     _session: object = None
@@ -261,6 +266,11 @@ def variants_for(setup: Setup, case: Case) -> list[Variant]:
     if fused is not None:
         out += [Variant("fused", inference(fused, ours_x)),
                 Variant("fused-bf16", inference(fused, ours_x, bf16), "bf16")]
+    if setup.inductor:  # what Recognizer(backend='inductor') runs: the fused model when there is one
+        for name, amp in (("inductor", None), ("inductor-bf16", bf16)):
+            model = compile_for_inference(setup.fused() or build_ours(setup.cfg, setup.state).eval(), CPU)
+            out.append(Variant(name, inference(model, ours_x, amp), "bf16" if amp else "fp32",
+                               "every person computed"))
     session32 = setup.session32()
     if session32 is not None:
         feed32 = {session32.get_inputs()[0].name: ours_x.numpy()}
@@ -397,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
                              "the fixture's random weights; its class count is kept")
     parser.add_argument("--peer-bf16", action="store_true", help="also time the peer under bf16 autocast")
     parser.add_argument("--no-int8", action="store_true", help="skip the onnxruntime int8 mode")
+    parser.add_argument("--no-inductor", action="store_true",
+                        help="skip the inductor modes (torch.compile, frozen weights; compiles per shape)")
     parser.add_argument("--no-onnxruntime", action="store_true",
                         help="skip both onnxruntime modes (fp32 and int8)")
     parser.add_argument("--tune-malloc", action="store_true", help="stgcn's malloc tuning (whole process)")
@@ -434,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         onnx = not args.no_onnxruntime
         setup = Setup(model, cfg, state, registry, persons, args.frames, args.peer_bf16,
                       onnx and not args.no_int8, args.threads, weights or "the fixture's (random)",
-                      build_ours(cfg, state).remap_name, onnx)
+                      build_ours(cfg, state).remap_name, onnx, not args.no_inductor)
         results = []
         for case in cases:
             start = time.perf_counter()

@@ -25,10 +25,12 @@ def _load_each_checkpoint_once(monkeypatch):
     per argument set so that each test pays for one load."""
     real, cache = Recognizer.from_checkpoint, _LOADED
 
-    def cached(checkpoint, config=None, device="cpu", label_map=None, onnx_model=None):
-        key = (checkpoint, config, device, label_map, onnx_model)
+    def cached(checkpoint, config=None, device="cpu", label_map=None, backend=None, onnx_model=None,
+               precision="fp32"):
+        key = (checkpoint, config, device, label_map, backend, onnx_model, precision)
         if key not in cache:
-            cache[key] = real(checkpoint, config, device, label_map, onnx_model=onnx_model)
+            cache[key] = real(checkpoint, config, device, label_map, backend=backend, onnx_model=onnx_model,
+                              precision=precision)
         return cache[key]
 
     monkeypatch.setattr(Recognizer, "from_checkpoint", staticmethod(cached))

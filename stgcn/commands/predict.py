@@ -24,6 +24,8 @@ import numpy as np
 
 from stgcn.errors import StgcnError
 from stgcn.fileio import check_output_path, write_atomic
+from stgcn.inference.api import BACKENDS
+from stgcn.inference.compiled import PRECISIONS
 
 OUT_SUFFIXES = (".json", ".csv")
 
@@ -47,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="write per-sample predictions to .json or .csv")
     parser.add_argument("--onnx-model", metavar="M.onnx", help="run this `stgcn export` file of the "
                         "checkpoint in onnxruntime (e.g. its --int8 model) instead of torch")
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="torch (default), onnxruntime (the fp32 graph; implied by --onnx-model) or "
+                             "inductor (torch.compile with frozen weights: compiles once per input shape, "
+                             "then the fastest on CPUs with AMX; needs a C++ compiler)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32 (default) or bf16 (autocast; torch and inductor back ends)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
@@ -124,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
                          "or turn videos into an annotation file with `stgcn extract-pose`")
     samples = load_samples(args.input, args.split, None if args.img_shape is None else tuple(args.img_shape))
     rec = Recognizer.from_checkpoint(args.checkpoint, args.config, args.device, args.label_map,
-                                     onnx_model=args.onnx_model)
+                                     backend=args.backend, onnx_model=args.onnx_model,
+                                     precision=args.precision)
     top_k = min(args.top_k, rec.num_classes)
     preds = rec.predict(samples, top_k=top_k, batch_size=args.batch_size)
     print_table(preds, rec.class_names, top_k)

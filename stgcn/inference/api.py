@@ -4,7 +4,8 @@
 checkpoint by ``tools/train.py`` (or the one given), loads the weights strictly and runs each sample
 through the config's *test* pipeline (``data.test.pipeline``) exactly as ``tools/test.py`` does, so
 ``scores`` equals what ``tools/test.py --out`` writes for the same samples as probabilities (the softmax
-of its logits, or its scores as they are when clips average as probabilities), in fp32. Samples
+of its logits, or its scores as they are when clips average as probabilities), in fp32 (``precision`` and
+``backend`` choose faster ways: ``Recognizer.from_checkpoint``). Samples
 are annotation-format dicts: ``keypoint [M, T, V, C]`` (``[T, V, C]`` is one person),
 ``keypoint_score [M, T, V]``, ``img_shape``, ``total_frames``; ``label`` and ``frame_dir`` are optional.
 
@@ -33,12 +34,13 @@ from stgcn.data.transforms import build_pipeline
 from stgcn.engine.config_1x import average_clips
 from stgcn.engine.test import merge_clips
 from stgcn.errors import StgcnError
+from stgcn.inference.compiled import autocast, check_precision, compile_for_inference
 from stgcn.progress import Progress
 
 logger = logging.getLogger("stgcn")
 DATASET_KEYS = ("nan_policy", "start_index", "modality")  # data.test settings that shape a sample
 FUSE_TOLERANCE = 1e-5
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("torch", "onnxruntime", "inductor")
 
 
 @dataclass
@@ -142,10 +144,12 @@ class Recognizer:
 
     def __init__(self, model: nn.Module, cfg: dict, class_names: list[str] | None = None,
                  device: str | torch.device = "cpu", fuse: bool = True, backend: str | None = None,
-                 onnx_model: str | os.PathLike | bytes | None = None) -> None:
+                 onnx_model: str | os.PathLike | bytes | None = None, precision: str = "fp32") -> None:
         backend = backend or ("onnxruntime" if onnx_model is not None else "torch")
         if backend not in BACKENDS:
             raise StgcnError(f"backend {backend!r} is not valid; use one of {', '.join(BACKENDS)}")
+        check_precision(precision, backend)
+        self.precision = precision
         if onnx_model is not None:
             what = "the ONNX bytes" if isinstance(onnx_model, bytes) else repr(str(onnx_model))
             if backend != "onnxruntime":
@@ -186,15 +190,18 @@ class Recognizer:
     @classmethod
     def from_checkpoint(cls, checkpoint: str, config: str | dict | None = None, device: str = "cpu",
                         label_map: str | None = None, backend: str | None = None,
-                        onnx_model: str | os.PathLike | None = None) -> Recognizer:
+                        onnx_model: str | os.PathLike | None = None, precision: str = "fp32") -> Recognizer:
         """Load a checkpoint (path, URL or model zoo name); ``config`` when the checkpoint has none.
 
         ``backend='onnxruntime'`` runs the checkpoint's fp32 graph (``stgcn.inference.export``) in
         onnxruntime; ``onnx_model=PATH`` runs that file instead (implies the onnxruntime back end), such
         as the int8 model ``stgcn export --int8`` writes for this checkpoint: the fastest choice for
-        streaming. The checkpoint still gives the config, test pipeline and class names. Class names
-        come from ``label_map`` (a text file, one name per line), else the checkpoint's
-        ``meta['class_names']``, else the config's ``class_names``, else the model zoo entry.
+        streaming. ``backend='inductor'`` compiles the model with ``torch.compile`` (once per input
+        shape; ``stgcn.inference.compiled``); ``precision='bf16'`` runs the torch or inductor back end
+        under bf16 autocast (scores within ~1e-2 of fp32's). The checkpoint still gives the config, test
+        pipeline and class names. Class names come from ``label_map`` (a text file, one name per line),
+        else the checkpoint's ``meta['class_names']``, else the config's ``class_names``, else the model
+        zoo entry.
         """
         from stgcn import build_model
         from stgcn.hub import resolve_checkpoint
@@ -220,7 +227,7 @@ class Recognizer:
             names = resolve_class_names(entry.classes, num_classes, f"model zoo {entry.name}: classes")
         else:
             names = None
-        return cls(model, cfg, names, device, backend=backend, onnx_model=onnx_model)
+        return cls(model, cfg, names, device, backend=backend, onnx_model=onnx_model, precision=precision)
 
     # ---------------------------------------------------------------------------------------------------
 
@@ -242,6 +249,11 @@ class Recognizer:
             x = x.to(self.device)
             a, b = (torch.softmax(m(x).float(), 1) for m in (self.model, fused))
         return fused if float((a - b).abs().max()) <= FUSE_TOLERANCE else None
+
+    @functools.cached_property
+    def compiled_model(self):
+        """``backend='inductor'``: the (BN-folded when it can be) model compiled by inductor."""
+        return compile_for_inference(self.fast_model or self.model, self.device)
 
     @functools.cached_property
     def ort_model(self):
@@ -348,9 +360,13 @@ class Recognizer:
         x = x.flatten(0, 1) if x.dim() == 6 else x
         if self.backend == "onnxruntime":
             model = self.ort_model
+        elif self.backend == "inductor":
+            model = self.compiled_model
         else:
             model = self.fast_model if self.fast_model is not None else self.model
-        scores = merge_clips(model(x).float(), clips, self.average_clips)
+        with autocast(self.device, self.precision):
+            logits = model(x).float()
+        scores = merge_clips(logits, clips, self.average_clips)
         if self.average_clips != "prob":
             scores = torch.softmax(scores, -1)
         return scores.cpu().numpy()

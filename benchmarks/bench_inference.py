@@ -9,8 +9,8 @@ one person: the config's test pipeline and the model) with the torch back end (t
 same with the test pipeline rebuilt at every emission, and onnxruntime fp32 and int8, interleaved.
 
 With ``--checkpoint`` the one-person model is that checkpoint (its config); with ``--ann`` too, int8 is
-calibrated on the training split and top-1 of eager, onnxruntime fp32 and int8 is measured on the test
-split.
+calibrated on the training split and top-1 of eager fp32 and bf16, inductor bf16, onnxruntime fp32 and
+int8 is measured on the test split.
 
     python benchmarks/bench_inference.py
     python benchmarks/bench_inference.py --checkpoint work_dirs/penn/latest.pth --ann data/penn_action.pkl
@@ -40,6 +40,7 @@ from stgcn.engine.config_1x import average_clips  # noqa: E402
 from stgcn.engine.test import merge_clips  # noqa: E402
 from stgcn.inference import export as ex  # noqa: E402
 from stgcn.inference.api import Recognizer  # noqa: E402
+from stgcn.inference.compiled import compile_for_inference, cxx_compiler  # noqa: E402
 from stgcn.inference.stream import StreamRecognizer  # noqa: E402
 from stgcn.models.fuse import fuse_conv_bn  # noqa: E402
 
@@ -141,9 +142,10 @@ def stream_emission(model, cfg: dict, repeats: int, int8: bytes) -> tuple[dict, 
 
 
 def accuracy(model, cfg: dict, ann: str, calib_samples: int, threads: int) -> None:
-    """Top-1 on the test split: eager fp32, onnxruntime fp32, int8 calibrated on the training split
-    (a sample's clips merged as evaluation merges them); and the largest logit difference to eager,
-    relative to each clip's largest logit."""
+    """Top-1 on the test split: eager fp32 and bf16, inductor bf16 (``Recognizer(backend='inductor',
+    precision='bf16')``), onnxruntime fp32, int8 calibrated on the training split (a sample's clips merged
+    as evaluation merges them); and the largest logit difference to eager, relative to each clip's
+    largest logit."""
     calib = ex.calibration_inputs(cfg, ann, calib_samples)
     test, labels = ex.pipeline_inputs(cfg, ann, cfg["data"]["test"].get("split"))
     clips, how = test[0].shape[0], average_clips(cfg)
@@ -152,8 +154,15 @@ def accuracy(model, cfg: dict, ann: str, calib_samples: int, threads: int) -> No
                 "onnxruntime int8": ex.onnx_session(ex.quantize_int8(fp32, calib), threads)}
     per_batch = max(1, 32 // clips)  # whole samples, about 32 clips a batch
     batches = [np.concatenate(test[i:i + per_batch]) for i in range(0, len(test), per_batch)]
+    bf16 = torch.autocast("cpu", dtype=torch.bfloat16)
+    runs = {"eager bf16": model}
+    if cxx_compiler() is not None:  # inductor compiles C++; without a compiler its row is left out
+        runs["inductor bf16"] = compile_for_inference(fuse_conv_bn(model), torch.device("cpu"))
     with torch.inference_mode():
         logits = {"eager fp32": np.concatenate([model(torch.from_numpy(b)).numpy() for b in batches])}
+        with bf16:
+            for name, run in runs.items():
+                logits[name] = np.concatenate([run(torch.from_numpy(b)).float().numpy() for b in batches])
     for name, session in sessions.items():
         logits[name] = np.concatenate([session.run(None, {"keypoint": b})[0] for b in batches])
     print(f"\ntop-1 on {ann} split {cfg['data']['test'].get('split')} ({len(test)} samples of {clips} "

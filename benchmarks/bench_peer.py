@@ -48,6 +48,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from peer_timing import (  # noqa: E402
     CPU,
     Variant,
+    autocast,
     ceilings_now,
     compare,
     inference,
@@ -268,8 +269,8 @@ def variants_for(setup: Setup, case: Case) -> list[Variant]:
                 Variant("fused-bf16", inference(fused, ours_x, bf16), "bf16")]
     if setup.inductor:  # what Recognizer(backend='inductor') runs: the fused model when there is one
         for name, amp in (("inductor", None), ("inductor-bf16", bf16)):
-            model = compile_for_inference(setup.fused() or build_ours(setup.cfg, setup.state).eval(), CPU)
-            out.append(Variant(name, inference(model, ours_x, amp), "bf16" if amp else "fp32",
+            run = compile_for_inference(setup.fused() or build_ours(setup.cfg, setup.state).eval(), CPU)
+            out.append(Variant(name, compiled_inference(run, ours_x, amp), "bf16" if amp else "fp32",
                                "every person computed"))
     session32 = setup.session32()
     if session32 is not None:
@@ -282,6 +283,14 @@ def variants_for(setup: Setup, case: Case) -> list[Variant]:
         out.append(Variant("ort-int8", lambda: torch.from_numpy(session.run(None, feed)[0]), "int8",
                            "every person computed"))
     return out
+
+
+def compiled_inference(run, x: torch.Tensor, amp: torch.dtype | None):
+    """``inference`` for a compiled callable (no module to put in eval mode)."""
+    def forward() -> torch.Tensor:
+        with torch.inference_mode(), autocast(CPU, amp):
+            return run(x).float()
+    return forward
 
 
 def count_flops(setup: Setup, case: Case) -> float:

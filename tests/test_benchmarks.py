@@ -78,8 +78,11 @@ def test_bench_inference_times_every_back_end(tmp_path):
     out = run_script("bench_inference.py", "--frames", "8", "--repeats", "1", "--threads", "1",
                      "--skip-two-persons", "--checkpoint", checkpoint, "--ann", ann, "--calib-samples", "2")
     for name in ("eager fp32", "fused bf16", "onnxruntime fp32", "onnxruntime int8", "ms per emission",
-                 "max relative logit difference"):
+                 "max relative logit difference", "eager bf16        top-1"):
         assert name in out
+    from stgcn.inference.compiled import cxx_compiler
+
+    assert ("inductor bf16     top-1" in out) == (cxx_compiler() is not None)
     emissions = [line.split()[0:2] for line in out.splitlines() if "ms per emission" in line]
     assert ["onnxruntime", "int8"] in emissions
 

@@ -40,6 +40,21 @@ def test_bench_times_the_config_model(capsys):
     assert "--repeats" in capsys.readouterr().err
 
 
+def test_bench_compile_times_the_inductor_model(capsys):
+    from stgcn.inference.compiled import cxx_compiler
+
+    config = str(ROOT / "configs/skeleton/stgcn/stgcn_penn_action_joint_2d.py")
+    code = main(["bench", config, "--frames", "8", "--repeats", "1", "--warmup", "1", "--threads", "1",
+                 "--compile"])
+    out, err = capsys.readouterr()
+    if cxx_compiler() is None:
+        assert code == 2 and "found no C++ compiler" in err
+        return
+    assert code == 0 and "compiled in" in out
+    row = next(line.split() for line in out.splitlines() if line.strip().startswith("eval inductor"))
+    assert float(row[2]) > 0 and row[3] == "ms/batch"
+
+
 def test_a_mistyped_option_gets_the_command_usage_and_the_closest_option(capsys):
     from stgcn.cli import run_command
 

@@ -98,6 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--fuse-conv-bn", action="store_true", help="also time the BN-folded model")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the eval model as backend 'inductor' runs it (torch.compile with "
+                             "frozen weights; the compilation is reported apart)")
     parser.add_argument("--train", action="store_true", help="also time a train step")
     parser.add_argument("--amp", choices=("bf16", "fp16"), help="run under autocast")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs (median reported)")
@@ -126,6 +129,7 @@ def _timed(fn, device: torch.device, repeats: int, warmup: int) -> float:
 def run(args: argparse.Namespace) -> int:
     from stgcn import build_model
     from stgcn.engine.config import load_config
+    from stgcn.inference.compiled import compile_for_inference
     from stgcn.models.fuse import fuse_conv_bn
 
     if args.batch_size < 1 or args.frames < 1 or args.repeats < 1:
@@ -163,6 +167,12 @@ def run(args: argparse.Namespace) -> int:
     if args.fuse_conv_bn:
         fused = fuse_conv_bn(model)
         rows.append(("eval fused", _timed(forward(fused), device, args.repeats, args.warmup), flops))
+    if args.compile:
+        compiled = compile_for_inference(fuse_conv_bn(model), device)
+        start = time.perf_counter()
+        forward(compiled)()
+        print(f"compiled in {time.perf_counter() - start:.1f} s")
+        rows.append(("eval inductor", _timed(forward(compiled), device, args.repeats, args.warmup), flops))
     if args.train:
         model.train()
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -182,6 +192,6 @@ def run(args: argparse.Namespace) -> int:
     params = sum(p.numel() for p in model.parameters())
     print(f"  model: {params / 1e6:.2f} M parameters, {flops / n / 1e9:.2f} GFLOPs per sample (forward)")
     for name, seconds, work in rows:
-        print(f"  {name:<11} {seconds * 1e3:9.1f} ms/batch  {n / seconds:8.1f} samples/s  "
+        print(f"  {name:<13} {seconds * 1e3:9.1f} ms/batch  {n / seconds:8.1f} samples/s  "
               f"{work / seconds / 1e9:7.1f} GFLOP/s")
     return 0

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from stgcn.commands.predict import add_backend_arguments
 from stgcn.errors import StgcnError
 from stgcn.fileio import OVERWRITE_HELP, check_output_path, write_atomic
 from stgcn.layouts_map import DROP_JOINTS_HELP
@@ -39,8 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=int, default=0,
                         help="with --window or --camera: stop after this many frames (0: all)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
-    parser.add_argument("--onnx-model", metavar="M.onnx", help="run this `stgcn export` file of the "
-                        "checkpoint in onnxruntime (e.g. its --int8 model: the fastest on a CPU)")
+    add_backend_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
 
 
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     track = load_pose_file(args.poses) if args.poses else None
     backend = None if track is not None else MediapipePose()
     recognizer = Recognizer.from_checkpoint(args.checkpoint, config=args.config, device=args.device,
-                                            label_map=args.label_map, onnx_model=args.onnx_model)
+                                            label_map=args.label_map, backend=args.backend,
+                                            onnx_model=args.onnx_model, precision=args.precision)
     drop = drop_joints(args.drop_joints, recognizer)
     start = time.perf_counter()
     if args.window is None:

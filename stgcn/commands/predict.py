@@ -47,15 +47,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="samples per forward pass (default: data.test_dataloader.videos_per_gpu)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     parser.add_argument("--out", help="write per-sample predictions to .json or .csv")
+    add_backend_arguments(parser)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--onnx-model, --backend and --precision: how a Recognizer runs (predict and demo)."""
     parser.add_argument("--onnx-model", metavar="M.onnx", help="run this `stgcn export` file of the "
-                        "checkpoint in onnxruntime (e.g. its --int8 model) instead of torch")
+                        "checkpoint in onnxruntime (e.g. its --int8 model: the fastest at batch 1 on a CPU)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="torch (default), onnxruntime (the fp32 graph; implied by --onnx-model) or "
                              "inductor (torch.compile with frozen weights: compiles once per input shape, "
-                             "then the fastest on CPUs with AMX; needs a C++ compiler)")
+                             "then the fastest for batches on CPUs with AMX; needs a C++ compiler)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="fp32 (default) or bf16 (autocast; torch and inductor back ends)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def _name(pred_class: int, names: list[str] | None) -> str:

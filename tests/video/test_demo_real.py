@@ -67,3 +67,17 @@ def test_sliding_window_demo_from_a_pose_file(tmp_path, capsys):
     assert [r["person_id"] for r in rows if r["frame"] == 31] == [0, 1]
     assert [r["person_id"] for r in rows if r["frame"] == 15] == [0, 1]
     assert [r["person_id"] for r in rows if r["frame"] == 47] == [0]
+    # the same in bf16: the same emissions, scores within bf16's rounding
+    bf16 = tmp_path / "bf16.json"
+    assert main(["demo", str(video), str(tmp_path / "bf16.mp4"), "--checkpoint", str(ckpt), "--poses",
+                 str(tmp_path / "poses.npz"), "--window", "16", "--stride", "16", "--per-person",
+                 "--out-json", str(bf16), "--precision", "bf16"]) == 0
+    rows16 = json.loads(bf16.read_text())["predictions"]
+    assert [(r["frame"], r["person_id"]) for r in rows16] == [(r["frame"], r["person_id"]) for r in rows]
+    changed = False
+    for a, b in zip(rows16, rows, strict=True):
+        low, full = ({i: score for i, _, score in r["top_k"]} for r in (a, b))
+        assert len(low.keys() & full.keys()) >= 3  # the checkpoint has 4 classes, 5 are listed
+        assert all(abs(low[i] - full[i]) < 3e-2 for i in low.keys() & full.keys())
+        changed |= any(low[i] != full[i] for i in low.keys() & full.keys())
+    assert changed  # it really ran in bf16

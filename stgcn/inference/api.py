@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import operator
 import os
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ from stgcn.engine.config_1x import average_clips
 from stgcn.engine.test import merge_clips
 from stgcn.errors import StgcnError
 from stgcn.inference.compiled import autocast, check_precision, compile_for_inference
+from stgcn.inference.inputs import check_img_shape, check_label, needs_img_shape, sample_arrays
 from stgcn.progress import Progress
 
 logger = logging.getLogger("stgcn")
@@ -79,53 +79,6 @@ def _load_config(config: str | os.PathLike | dict | None, meta: dict, checkpoint
         return meta["config_dict"]
     raise StgcnError(f"{checkpoint}: the checkpoint carries no config (not written by tools/train.py); "
                      "pass the model's config: --config CONFIG (Python: config='CONFIG.py')")
-
-
-def needs_img_shape(pipeline_cfg: list) -> bool:
-    """Whether the pipeline divides 2D pixels by each sample's ``img_shape`` (``PreNormalize2D`` without
-    an ``img_shape`` of its own, whose 1080x1920 fallback would silently skew other frame sizes)."""
-    return any(isinstance(step, dict) and step.get("type") == "PreNormalize2D" and "img_shape" not in step
-               for step in pipeline_cfg)
-
-
-def check_img_shape(value: object, where: str) -> tuple[int, int]:
-    """``(height, width)`` as two positive ints, or a one-line error naming ``where``."""
-    try:
-        h, w = (operator.index(v) for v in np.ravel(np.asarray(value)))
-    except (TypeError, ValueError):
-        raise StgcnError(f"{where}: img_shape={value!r} is not (height, width); give two positive "
-                         "integers, the size of the frames the keypoints were taken from") from None
-    if h <= 0 or w <= 0:
-        raise StgcnError(f"{where}: img_shape={value!r} must be positive (height, width) in pixels")
-    return int(h), int(w)
-
-
-def _check_label(value: object, num_classes: int, name: object) -> int:
-    try:
-        label = operator.index(value)
-    except TypeError:
-        raise StgcnError(f"sample {name}: label={value!r} is not a class index; give an integer in "
-                         f"0..{num_classes - 1}, or no label") from None
-    if not 0 <= label < num_classes:
-        raise StgcnError(f"sample {name}: label={label} is outside 0..{num_classes - 1} (the checkpoint "
-                         f"has {num_classes} classes)")
-    return int(label)
-
-
-def _arrays(sample: dict, name: object) -> tuple[np.ndarray, np.ndarray | None]:
-    """A sample's keypoint [M, T, V, C] (a [T, V, C] one gets M=1) and keypoint_score as float32."""
-    arrays = []
-    for key, shape in (("keypoint", "[M, T, V, C] (or [T, V, C])"), ("keypoint_score", "[M, T, V]")):
-        value = sample.get(key)
-        try:
-            arrays.append(None if value is None else np.asarray(value, dtype=np.float32))
-        except (TypeError, ValueError):
-            raise StgcnError(f"sample {name}: {key} is not a numeric array; give {key} {shape} with the "
-                             "same number of frames and joints for every person") from None
-    kp, score = arrays
-    if kp.ndim == 3:
-        return kp[None], None if score is None else score[None]
-    return kp, score
 
 
 def _test_dataset_cfg(cfg: dict) -> dict:
@@ -282,7 +235,7 @@ class Recognizer:
         name = sample.get("frame_dir", index)
         if "keypoint" not in sample:
             raise StgcnError(f"sample {name}: no 'keypoint'; give keypoint [M, T, V, C] (or [T, V, C])")
-        kp, score = _arrays(sample, name)
+        kp, score = sample_arrays(sample, name)
         if kp.ndim != 4:
             raise StgcnError(f"sample {name}: keypoint has shape {kp.shape}; expected [M, T, V, C] or "
                              "[T, V, C]")
@@ -295,7 +248,7 @@ class Recognizer:
                              f"layout {layout} has {self.num_joints}; give keypoints in that layout or use a "
                              "checkpoint trained on yours")
         label = sample.get("label")
-        label = 0 if label is None else _check_label(label, self.num_classes, name)
+        label = 0 if label is None else check_label(label, self.num_classes, name)
         record = dict(sample, keypoint=kp, frame_dir=str(name), label=label)
         if sample.get("img_shape") is not None:
             record["img_shape"] = check_img_shape(sample["img_shape"], f"sample {name}")

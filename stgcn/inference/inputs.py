@@ -7,10 +7,13 @@
   training data had them (pixels for 2D, metres for 3D); no scores;
 * ``.npz``: ``keypoint`` as above, optional ``keypoint_score`` ``[M, T, V]`` (or ``[T, V]``) and
   ``img_shape`` ``(height, width)`` for 2D pixels.
+
+And the checks ``Recognizer`` runs on each sample it is given (arrays, label, frame size).
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import zipfile
 from pathlib import Path
@@ -106,3 +109,52 @@ def _load(path: Path, split: str | None) -> list[dict]:
         where = f" in split {split!r}" if split else ""
         raise StgcnError(f"{path}: no samples{where}; check the file")
     return samples
+
+
+# ---------------------------------------------------------------- checking one sample
+
+def needs_img_shape(pipeline_cfg: list) -> bool:
+    """Whether the pipeline divides 2D pixels by each sample's ``img_shape`` (``PreNormalize2D`` without
+    an ``img_shape`` of its own, whose 1080x1920 fallback would silently skew other frame sizes)."""
+    return any(isinstance(step, dict) and step.get("type") == "PreNormalize2D" and "img_shape" not in step
+               for step in pipeline_cfg)
+
+
+def check_img_shape(value: object, where: str) -> tuple[int, int]:
+    """``(height, width)`` as two positive ints, or a one-line error naming ``where``."""
+    try:
+        h, w = (operator.index(v) for v in np.ravel(np.asarray(value)))
+    except (TypeError, ValueError):
+        raise StgcnError(f"{where}: img_shape={value!r} is not (height, width); give two positive "
+                         "integers, the size of the frames the keypoints were taken from") from None
+    if h <= 0 or w <= 0:
+        raise StgcnError(f"{where}: img_shape={value!r} must be positive (height, width) in pixels")
+    return int(h), int(w)
+
+
+def check_label(value: object, num_classes: int, name: object) -> int:
+    try:
+        label = operator.index(value)
+    except TypeError:
+        raise StgcnError(f"sample {name}: label={value!r} is not a class index; give an integer in "
+                         f"0..{num_classes - 1}, or no label") from None
+    if not 0 <= label < num_classes:
+        raise StgcnError(f"sample {name}: label={label} is outside 0..{num_classes - 1} (the checkpoint "
+                         f"has {num_classes} classes)")
+    return int(label)
+
+
+def sample_arrays(sample: dict, name: object) -> tuple[np.ndarray, np.ndarray | None]:
+    """A sample's keypoint [M, T, V, C] (a [T, V, C] one gets M=1) and keypoint_score as float32."""
+    arrays = []
+    for key, shape in (("keypoint", "[M, T, V, C] (or [T, V, C])"), ("keypoint_score", "[M, T, V]")):
+        value = sample.get(key)
+        try:
+            arrays.append(None if value is None else np.asarray(value, dtype=np.float32))
+        except (TypeError, ValueError):
+            raise StgcnError(f"sample {name}: {key} is not a numeric array; give {key} {shape} with the "
+                             "same number of frames and joints for every person") from None
+    kp, score = arrays
+    if kp.ndim == 3:
+        return kp[None], None if score is None else score[None]
+    return kp, score

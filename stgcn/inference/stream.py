@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stgcn.errors import StgcnError
-from stgcn.inference.api import check_img_shape
+from stgcn.inference.inputs import check_img_shape
 
 MODES = ("group", "per-person")
 

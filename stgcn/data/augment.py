@@ -44,19 +44,26 @@ def _coords(results: dict, transform: str) -> np.ndarray:
 
 class RandomRot:
     """Random rotation about the origin: 3D about x, y and z by angles uniform in [-theta, theta]
-    (radians), 2D about z only. Centre first (CenterJoint, PreNormalize2D/3D); on [M, T, V, C] before
-    FormatGCNInput. Linear, so absent (all-zero) joints stay zero."""
+    (radians; a triple ``(theta_x, theta_y, theta_z)`` gives each axis its own range, e.g. a wide turn
+    about the vertical axis only), 2D about z only. Centre first (CenterJoint, PreNormalize2D/3D); on
+    [M, T, V, C] before FormatGCNInput. Linear, so absent (all-zero) joints stay zero."""
 
-    def __init__(self, theta: float = 0.3) -> None:
+    def __init__(self, theta: float | Sequence[float] = 0.3) -> None:
+        thetas = (theta,) * 3 if np.isscalar(theta) else tuple(float(t) for t in theta)
+        if len(thetas) != 3 or min(thetas) < 0:
+            raise StgcnError(f"RandomRot: theta={theta!r}; give one angle or three (x, y, z), in radians, "
+                             ">= 0")
         self.theta = theta
+        self.thetas = thetas
 
     def __call__(self, results: dict) -> dict:
         x = _coords(results, "RandomRot")
         if x.shape[-1] == 2:
-            a = np.random.uniform(-self.theta, self.theta)
+            a = np.random.uniform(-self.thetas[2], self.thetas[2])
             rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
         else:
-            ax, ay, az = np.random.uniform(-self.theta, self.theta, size=3)
+            limit = np.asarray(self.thetas)
+            ax, ay, az = np.random.uniform(-limit, limit)
             rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
             ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
             rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])

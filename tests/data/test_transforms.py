@@ -290,6 +290,18 @@ def test_random_rot_and_scale_keep_zeros():
     for _ in range(10):
         x, y = build_transform(dict(type="RandomRot", theta=0.2))(dict(keypoint=kp2))["keypoint"][0, 0, 0]
         assert abs(np.arctan2(y, x)) <= 0.2 + 1e-6
+    # per-axis ranges: a turn about z only keeps every z and the distance from the z axis
+    pts = np.random.default_rng(0).standard_normal((1, 5, 4, 3)).astype(np.float32)
+    turn = build_transform(dict(type="RandomRot", theta=(0, 0, 1.0)))
+    for _ in range(5):
+        out = turn(dict(keypoint=pts.copy()))["keypoint"]
+        np.testing.assert_allclose(out[..., 2], pts[..., 2], atol=1e-6)
+        radius = np.linalg.norm(pts[..., :2], axis=-1)
+        np.testing.assert_allclose(np.linalg.norm(out[..., :2], axis=-1), radius, rtol=1e-5)
+        assert not np.allclose(out, pts)
+    for bad in ((0.1, 0.2), (0.1, -0.2, 0.3)):
+        with pytest.raises(StgcnError, match="RandomRot: theta=.*give one angle or three"):
+            build_transform(dict(type="RandomRot", theta=bad))
     ones = np.ones((1, 3, 4, 3), np.float32)
     ones[0, 1] = 0
     for scale, (lo, hi) in ((0.1, (0.9, 1.1)), ((0.5, 1.5), (0.5, 1.5))):

@@ -28,6 +28,9 @@ def test_stgcnpp_config_is_its_stgcn_recipe_with_the_stgcnpp_model(name):
         for part in ("train", "val", "test"):
             want = [dict(step, keep_float64=False) if step["type"] == "PreNormalize3D" else step
                     for step in base["data"][part]["pipeline"][:-2]] + [{"type": "PackActionInputs"}]
+            if name == "stgcnpp_nwucla_xview_joint_3d.py":  # its own rotation: wide about the vertical
+                want = [dict(step, theta=(0.3, 0.3, 1.0)) if step["type"] == "RandomRot" else step
+                        for step in want]
             assert plus["data"][part]["pipeline"] == want
             assert {**plus["data"][part], "pipeline": None} == {**base["data"][part], "pipeline": None}
         # keep_float64=False in the pipelines; the ST-GCN recipe is fp32 and a 0.x config
@@ -40,7 +43,7 @@ def test_stgcnpp_config_is_its_stgcn_recipe_with_the_stgcnpp_model(name):
         schedule = (plus["total_epochs"], plus["data"]["videos_per_gpu"], plus["optimizer"]["lr"])
         assert schedule == (64, 32, 0.2)
         assert {**plus["optimizer"], "lr": None} == {**base["optimizer"], "lr": None}
-        extra |= {"total_epochs", "optimizer", "evaluation", "checkpoint_config"}
+        extra |= {"total_epochs", "optimizer", "evaluation", "checkpoint_config", "ROT"}
     differ = {k for k in set(plus) | set(base) if plus.get(k) != base.get(k)}
     assert differ == {"model", "work_dir"} | extra
     assert plus["fp16"] == {"loss_scale": 512.0}  # bf16 autocast on CPU

@@ -50,6 +50,9 @@ def test_nwucla_quick_recipe_keeps_the_data_handling_and_doubles_batch_and_rate(
         # PackActionInputs for the final Collect + ToTensor (the same item for one clip)
         want = [dict(step, keep_float64=True) if step["type"] == "PreNormalize3D" else step
                 for step in full["data"][part]["pipeline"][:-2]] + [{"type": "PackActionInputs"}]
+        if part == "train":  # its own rotation: up to 1.0 rad about the vertical axis
+            want = [dict(step, theta=(0.3, 0.3, 1.0)) if step["type"] == "RandomRot" else step
+                    for step in want]
         assert quick["data"][part] == dict(full["data"][part], pipeline=want)
     assert (quick["data"]["videos_per_gpu"], full["data"]["videos_per_gpu"]) == (32, 16)
     assert quick["optimizer"] == dict(full["optimizer"], lr=2 * full["optimizer"]["lr"])

@@ -48,7 +48,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from peer_timing import (  # noqa: E402
     CPU,
     Variant,
-    autocast,
     ceilings_now,
     compare,
     inference,
@@ -270,7 +269,7 @@ def variants_for(setup: Setup, case: Case) -> list[Variant]:
     if setup.inductor:  # what Recognizer(backend='inductor') runs: the fused model when there is one
         for name, amp in (("inductor", None), ("inductor-bf16", bf16)):
             run = compile_for_inference(setup.fused() or build_ours(setup.cfg, setup.state).eval(), CPU)
-            out.append(Variant(name, compiled_inference(run, ours_x, amp), "bf16" if amp else "fp32",
+            out.append(Variant(name, inference(run, ours_x, amp), "bf16" if amp else "fp32",
                                "every person computed"))
     session32 = setup.session32()
     if session32 is not None:
@@ -283,14 +282,6 @@ def variants_for(setup: Setup, case: Case) -> list[Variant]:
         out.append(Variant("ort-int8", lambda: torch.from_numpy(session.run(None, feed)[0]), "int8",
                            "every person computed"))
     return out
-
-
-def compiled_inference(run, x: torch.Tensor, amp: torch.dtype | None):
-    """``inference`` for a compiled callable (no module to put in eval mode)."""
-    def forward() -> torch.Tensor:
-        with torch.inference_mode(), autocast(CPU, amp):
-            return run(x).float()
-    return forward
 
 
 def count_flops(setup: Setup, case: Case) -> float:

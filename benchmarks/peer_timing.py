@@ -79,8 +79,10 @@ def train_step(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor,
     return step
 
 
-def inference(model: torch.nn.Module, x: torch.Tensor, amp: torch.dtype | None = None):
-    model.eval()
+def inference(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, amp: torch.dtype | None = None):
+    """One inference forward of ``model`` (a module, put in eval mode, or a compiled callable) per call."""
+    if isinstance(model, torch.nn.Module):
+        model.eval()
 
     def forward() -> torch.Tensor:
         with torch.inference_mode(), autocast(CPU, amp):

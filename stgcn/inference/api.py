@@ -31,9 +31,10 @@ from stgcn.data.classes import resolve_class_names
 from stgcn.data.dataset import PoseDataset, SampleSpec
 from stgcn.data.transforms import build_pipeline
 from stgcn.engine.config_1x import average_clips
+from stgcn.engine.runtime import autocast
 from stgcn.engine.test import merge_clips
 from stgcn.errors import StgcnError
-from stgcn.inference.compiled import autocast, check_precision, compile_for_inference
+from stgcn.inference.compiled import PRECISIONS, check_precision, compile_for_inference
 from stgcn.inference.inputs import check_img_shape, check_label, needs_img_shape, sample_arrays
 from stgcn.progress import Progress
 
@@ -317,7 +318,7 @@ class Recognizer:
             model = self.compiled_model
         else:
             model = self.fast_model if self.fast_model is not None else self.model
-        with autocast(self.device, self.precision):
+        with autocast(self.device, PRECISIONS[self.precision]):
             logits = model(x).float()
         scores = merge_clips(logits, clips, self.average_clips)
         if self.average_clips != "prob":

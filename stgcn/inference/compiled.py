@@ -10,7 +10,6 @@ benchmarks/README.md has its speed against the eager and onnxruntime back ends.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from torch import nn
 
 from stgcn.errors import StgcnError
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # name -> autocast dtype (None: no autocast)
 
 
 def check_precision(precision: str, backend: str) -> None:
@@ -30,13 +29,6 @@ def check_precision(precision: str, backend: str) -> None:
     if precision == "bf16" and backend == "onnxruntime":
         raise StgcnError("precision 'bf16' runs on backend 'torch' or 'inductor'; onnxruntime runs the "
                          "fp32 graph or an int8 file from `stgcn export --int8`")
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on ``device`` for precision 'bf16'; nothing for 'fp32'."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def cxx_compiler() -> str | None:
@@ -59,9 +51,9 @@ def compile_for_inference(model: nn.Module, device: torch.device) -> Callable[[t
     def run(x: torch.Tensor) -> torch.Tensor:
         try:
             return compiled(x)
+        except StgcnError:
+            raise
         except Exception as err:  # a compiler or toolchain failure inside inductor
-            if isinstance(err, StgcnError):
-                raise
             first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
             raise StgcnError(f"backend 'inductor' could not compile the model ({type(err).__name__}: "
                              f"{first}); use backend 'torch'") from None

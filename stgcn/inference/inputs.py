@@ -133,6 +133,7 @@ def check_img_shape(value: object, where: str) -> tuple[int, int]:
 
 
 def check_label(value: object, num_classes: int, name: object) -> int:
+    """A sample's label as an int in ``0..num_classes - 1``, or a one-line error naming the sample."""
     try:
         label = operator.index(value)
     except TypeError:

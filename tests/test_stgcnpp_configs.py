@@ -23,18 +23,26 @@ def test_stgcnpp_config_is_its_stgcn_recipe_with_the_stgcnpp_model(name):
     base = load_config(ROOT / "configs/skeleton/stgcn" / PAIRS[name])
     if "nwucla" in name:
         # a RecognizerGCN model makes the file a PYSKL-format config: its final Collect + ToTensor read
-        # as PackActionInputs (the same item for one clip); it asks for float32 and raw logits, as 0.x
-        assert plus["test_cfg"] == {"average_clips": None}
+        # as PackActionInputs (the same item for one clip); it asks for float32 and logits, as 0.x (the
+        # joint stream's ten test clips averaged as logits)
+        assert plus["test_cfg"] == {"average_clips": "score"}
         for part in ("train", "val", "test"):
             want = [dict(step, keep_float64=False) if step["type"] == "PreNormalize3D" else step
                     for step in base["data"][part]["pipeline"][:-2]] + [{"type": "PackActionInputs"}]
-            if name == "stgcnpp_nwucla_xview_joint_3d.py":  # its own rotation: wide about the vertical
-                want = [dict(step, theta=(0.3, 0.3, 1.0)) if step["type"] == "RandomRot" else step
+            # their own rotation: wide about the vertical
+            want = [dict(step, theta=(0.3, 0.3, 1.0)) if step["type"] == "RandomRot" else step
+                    for step in want]
+            if name == "stgcnpp_nwucla_xview_joint_3d.py" and part == "test":
+                # the joint stream tests ten clips, as mmaction2 1.x does; validation takes one
+                want = [dict(step, num_clips=10) if step["type"] == "RandomSampleFrames" else step
                         for step in want]
             assert plus["data"][part]["pipeline"] == want
             assert {**plus["data"][part], "pipeline": None} == {**base["data"][part], "pipeline": None}
         # keep_float64=False in the pipelines; the ST-GCN recipe is fp32 and a 0.x config
-        extra = {"train_pipeline", "test_pipeline", "data", "test_cfg", "fp16", "converted_from"}
+        # (val_pipeline: the joint stream's one-clip validation; the other streams validate on their
+        # test_pipeline and inherit the variable unused)
+        extra = {"train_pipeline", "val_pipeline", "test_pipeline", "data", "test_cfg", "fp16",
+                 "converted_from", "ROT"}
     else:
         assert plus["data"] == base["data"]
         assert plus["model"]["test_cfg"] == base["model"]["test_cfg"]
@@ -43,7 +51,7 @@ def test_stgcnpp_config_is_its_stgcn_recipe_with_the_stgcnpp_model(name):
         schedule = (plus["total_epochs"], plus["data"]["videos_per_gpu"], plus["optimizer"]["lr"])
         assert schedule == (64, 32, 0.2)
         assert {**plus["optimizer"], "lr": None} == {**base["optimizer"], "lr": None}
-        extra |= {"total_epochs", "optimizer", "evaluation", "checkpoint_config", "ROT"}
+        extra |= {"total_epochs", "optimizer", "evaluation", "checkpoint_config"}
     differ = {k for k in set(plus) | set(base) if plus.get(k) != base.get(k)}
     assert differ == {"model", "work_dir"} | extra
     assert plus["fp16"] == {"loss_scale": 512.0}  # bf16 autocast on CPU

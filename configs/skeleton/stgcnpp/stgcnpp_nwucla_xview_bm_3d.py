@@ -9,7 +9,7 @@
 #       --ann data/nw_ucla.pkl --split xview_val
 _base_ = './stgcnpp_nwucla_xview_joint_3d.py'
 CLIP_LEN = 24
-ROT = 0.3
+ROT = (0.3, 0.3, 1.0)  # radians about x, y, z (the joint stream's turn about the vertical)
 train_pipeline = [
     dict(type='PreNormalize3D', zaxis=(0, 1), xaxis=(8, 4), align_center=False, keep_float64=False),
     dict(type='RandomSampleFrames', clip_len=CLIP_LEN),

@@ -1,5 +1,6 @@
 """The benchmark scripts run end to end (tiny sizes; the figures themselves are not checked here)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,14 @@ def test_bench_train_step_prints_ratios_parity_and_ops():
                  "ref/fused-bf16", "ops of one stgcn train step, penn, bf16", "aten.convolution_backward"):
         assert line in out
     assert "stgcn-bf16  " in out and "grads" in out
+
+def test_bench_temporal_conv_checks_the_rewrites_against_onednn():
+    out = run_script("bench_temporal_conv.py", "--batch", "1", "--repeats", "1")
+    errors = [float(e) for line in out.splitlines() if "max rel. error" in line
+              for e in re.findall(r"\d\.\de[-+]\d+", line.split("error")[1])]
+    assert len(errors) == 9 and max(errors) < 1e-4, out  # three rewrites x three stages
+    assert out.count("of the ceiling") == 21
+
 
 def test_bench_ntu_inference_runs_on_the_raw_samples():
     shared_path("data", "ntu_raw_samples", "skeletons")

@@ -38,11 +38,16 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
     return 1000 * sorted(samples)[len(samples) // 2]
 
 
+def padded_rows(x: torch.Tensor, before: int = TAPS // 2, after: int = TAPS // 2) -> torch.Tensor:
+    """(N, C, T, V) -> (N, T + before + after, V, C), zero frames added on the time axis."""
+    return F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, 0, before, after))
+
+
 def shifted_gemms(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Stride-1 temporal conv as nine GEMMs on contiguous row blocks; returns channels-last NCHW."""
     n, c, t, v = x.shape
     pad = TAPS // 2
-    rows = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, 0, pad, pad)).reshape(-1, c)  # (N*(T+8)*V, C)
+    rows = padded_rows(x).reshape(-1, c)  # (N*(T+8)*V, C)
     taps = w[:, :, :, 0].permute(2, 1, 0)  # (9, C_in, C_out)
     span = rows.shape[0] - 2 * pad * v  # rows whose nine taps stay inside their own sample
     out = rows.new_zeros(rows.shape[0], w.shape[0])
@@ -53,8 +58,7 @@ def shifted_gemms(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 def im2col(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     n, c, t, v = x.shape
-    pad = TAPS // 2
-    cols = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, 0, pad, pad)).unfold(1, TAPS, 1)  # (N, T, V, C, 9)
+    cols = padded_rows(x).unfold(1, TAPS, 1)  # (N, T, V, C, 9)
     out = cols.reshape(n * t * v, c * TAPS) @ w[:, :, :, 0].reshape(w.shape[0], c * TAPS).t()
     return out.view(n, t, v, -1).permute(0, 3, 1, 2)
 
@@ -63,8 +67,8 @@ def weight_grad_gemms(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """The weight gradient as nine GEMMs over the same row blocks (K = every output row)."""
     n, c, t, v = x.shape
     pad = TAPS // 2
-    rows = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, 0, pad, pad)).reshape(-1, c)
-    grad = F.pad(g.permute(0, 2, 3, 1), (0, 0, 0, 0, 0, 2 * pad)).reshape(-1, g.shape[1])
+    rows = padded_rows(x).reshape(-1, c)
+    grad = padded_rows(g, 0, 2 * pad).reshape(-1, g.shape[1])  # aligned with the rows of x
     span = rows.shape[0] - 2 * pad * v
     gt = grad[:span].t()
     return torch.stack([gt @ rows[k * v:k * v + span] for k in range(TAPS)], -1).unsqueeze(-1)

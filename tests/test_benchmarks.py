@@ -37,6 +37,7 @@ def test_bench_train_step_prints_ratios_parity_and_ops():
         assert line in out
     assert "stgcn-bf16  " in out and "grads" in out
 
+
 def test_bench_temporal_conv_checks_the_rewrites_against_onednn():
     out = run_script("bench_temporal_conv.py", "--batch", "1", "--repeats", "1")
     errors = [float(e) for line in out.splitlines() if "max rel. error" in line

@@ -53,17 +53,15 @@ class RandomRot:
         if len(thetas) != 3 or min(thetas) < 0:
             raise StgcnError(f"RandomRot: theta={theta!r}; give one angle or three (x, y, z), in radians, "
                              ">= 0")
-        self.theta = theta
-        self.thetas = thetas
+        self.limits = np.array(thetas)  # per-axis ranges, x, y, z
 
     def __call__(self, results: dict) -> dict:
         x = _coords(results, "RandomRot")
         if x.shape[-1] == 2:
-            a = np.random.uniform(-self.thetas[2], self.thetas[2])
+            a = np.random.uniform(-self.limits[2], self.limits[2])
             rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
         else:
-            limit = np.asarray(self.thetas)
-            ax, ay, az = np.random.uniform(-limit, limit)
+            ax, ay, az = np.random.uniform(-self.limits, self.limits)
             rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
             ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
             rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
